@@ -1,0 +1,5 @@
+import sys
+
+from medlc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The exam builder: source files -> normalised items -> books -> a built exam on disk."""
