@@ -15,6 +15,9 @@ from medlc import __version__
 # parsed namespace and returns an exit code.
 COMMAND_MODULES = [
     "medlc_tasks.exam.cli",
+    "finetune.cli",
+    "medlc.run_cli",
+    "medlc.eval_cli",
 ]
 
 

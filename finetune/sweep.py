@@ -1,0 +1,154 @@
+"""Sweeps: one fine-tuning config run over a general_fraction × n grid.
+
+    base_config: finetune/configs/tiny_cpu_smoke.yaml
+    output_dir: runs/ratio_sweep
+    general_fractions: [0.0, 0.25, 0.5, 0.75, 1.0]
+    ns: [1000, 5000, 20000]
+    overrides: ["optim.epochs=2"]      # applied to every run, before the grid values
+
+Each run lives in `<output_dir>/gf0.50_n20000/`. A run with `run_result.json` is finished
+and skipped; one that was interrupted resumes from its last checkpoint. `--shard i/N`
+(0-based i) takes runs i, i+N, i+2N, ... of the grid, so N machines split it without
+talking to each other. Every invocation rewrites `sweep_index.json` from what is on disk,
+so the index is right whichever shard finishes last.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finetune.checkpoint import write_json_atomic
+from finetune.config import ConfigError, FinetuneConfig, build_dataclass, load_config
+from finetune.mixture import MANIFEST_NAME
+from finetune.recipe import RESULT_NAME, train
+from medlc.provenance import versions
+
+INDEX_NAME = "sweep_index.json"
+ERROR_NAME = "run_error.txt"
+
+
+@dataclass
+class SweepConfig:
+    base_config: str
+    output_dir: str
+    general_fractions: list[float]
+    ns: list[int]
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepRun:
+    name: str
+    general_fraction: float
+    n: int
+    config: FinetuneConfig
+
+
+def run_name(general_fraction: float, n: int) -> str:
+    return f"gf{general_fraction:.2f}_n{n}"
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    file = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"{file}: no such sweep file") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a YAML mapping at the top level")
+    sweep = build_dataclass(SweepConfig, data, "", file)
+    for key in ("general_fractions", "ns"):
+        if not getattr(sweep, key):
+            raise ConfigError(f"{file}: {key}: expected a non-empty list")
+    names = [run_name(gf, n) for gf in sweep.general_fractions for n in sweep.ns]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{file}: general_fractions/ns: expected distinct grid points, got repeated names {names}")
+    return sweep
+
+
+def expand(sweep: SweepConfig, extra_overrides: list[str] | None = None) -> list[SweepRun]:
+    """Every grid point as a validated config, so a bad value fails before any training."""
+    runs = []
+    for gf in sweep.general_fractions:
+        for n in sweep.ns:
+            name = run_name(gf, n)
+            overrides = [
+                *sweep.overrides,
+                *(extra_overrides or []),
+                f"data.general_fraction={gf}",
+                f"data.n={n}",
+                f"output_dir={Path(sweep.output_dir) / name}",
+                f"run_name={name}",
+            ]
+            runs.append(SweepRun(name, gf, n, load_config(sweep.base_config, overrides)))
+    return runs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`1/4` -> (1, 4); i is 0-based."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {text!r}: expected i/N with integers, e.g. 0/2") from None
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard {text!r}: expected 0 <= i < N")
+    return i, n
+
+
+def run_status(run_dir: Path) -> str:
+    if (run_dir / RESULT_NAME).is_file():
+        return "finished"
+    if (run_dir / ERROR_NAME).is_file():
+        return "failed"
+    if (run_dir / "checkpoints").is_dir() or (run_dir / "train_log.jsonl").is_file():
+        return "started"
+    return "pending"
+
+
+def write_index(sweep: SweepConfig, runs: list[SweepRun], sweep_file: str) -> dict[str, Any]:
+    entries = []
+    for run in runs:
+        run_dir = Path(run.config.output_dir)
+        status = run_status(run_dir)
+        entry: dict[str, Any] = {
+            "name": run.name,
+            "general_fraction": run.general_fraction,
+            "n": run.n,
+            "output_dir": str(run_dir),
+            "status": status,
+            "manifest": str(run_dir / MANIFEST_NAME) if (run_dir / MANIFEST_NAME).is_file() else None,
+        }
+        if status == "finished":
+            entry["result"] = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
+        if status == "failed":
+            entry["error"] = (run_dir / ERROR_NAME).read_text(encoding="utf-8").strip().splitlines()[-1]
+        entries.append(entry)
+    index = {"sweep_file": sweep_file, "sweep": asdict(sweep), "versions": versions("peft"), "runs": entries}
+    Path(sweep.output_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(sweep.output_dir) / INDEX_NAME, index)
+    return index
+
+
+def run_sweep(path: str | Path, shard: tuple[int, int] = (0, 1), overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train this shard's unfinished runs, then rewrite the index; failures are recorded in
+    `run_error.txt` and the index rather than stopping the other runs."""
+    sweep = load_sweep(path)
+    runs = expand(sweep, overrides)
+    index, count = shard
+    for k, run in enumerate(runs):
+        run_dir = Path(run.config.output_dir)
+        if k % count != index or run_status(run_dir) == "finished":
+            continue
+        (run_dir / ERROR_NAME).unlink(missing_ok=True)
+        try:
+            train(run.config, resume=True)
+        except Exception:  # one bad grid point must not cost the rest of the sweep
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / ERROR_NAME).write_text(traceback.format_exc(), encoding="utf-8")
+    return write_index(sweep, runs, str(path))

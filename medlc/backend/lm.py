@@ -1,0 +1,265 @@
+"""`medlc-hf`: lm-eval's `hf` backend with a scorer that reads each book once.
+
+Loading, tokenisation, chat templates, generation and data-parallel runs under
+`accelerate launch` are stock `HFLM`, so prompts are tokenised exactly as `hf` tokenises
+them. What changes:
+
+* log-likelihood requests go through `PrefixScorer` (one forward per distinct context,
+  logits only where they are scored);
+* every prompt passes the over-length guard (`length.py`) instead of being cut silently;
+* batches shrink on out-of-memory instead of crashing (`batching.py`);
+* `pretrained` also takes the bundled names (`gemma3-270m`, `smollm2-135m-instruct`) and
+  GGUF files, which are converted once and cached (`medlc.models.resolve_pretrained`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import normalize_gen_kwargs
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from medlc.backend.batching import BatchLimit
+from medlc.backend.generate import generate_in_batches
+from medlc.backend.length import LengthGuard, replace_context
+from medlc.backend.prefix import PrefixScorer, ScoringCounts
+from medlc.models import DEFAULT_MODEL_NAME, resolve_pretrained
+
+logger = logging.getLogger(__name__)
+
+# Padded context tokens one prefill forward may hold when batching several contexts
+# (`batch_size` > 1 or auto). One context longer than this still runs, alone.
+DEFAULT_MAX_BATCH_TOKENS = 16384
+# Continuations of one context share its cached prefix, so batching them costs only their
+# own few tokens per row: they are batched at least this wide whatever `batch_size` says.
+MIN_CONTINUATION_ROWS = 8
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@register_model("medlc-hf")
+class MedlcLM(HFLM):
+    """An lm-eval LM; see the module docstring. Arguments beyond HFLM's:
+
+    gguf_file: a GGUF file inside `pretrained` (a directory); converted once, cached.
+    attn_implementation: "sdpa", "eager" or "flash_attention_2".
+    batch_size: an int, or "auto" = start at `max_batch_size` and halve on out-of-memory.
+    max_batch_tokens: padded tokens per prefill batch when batching several contexts.
+    over_length: "fit" (exam policy), "truncate" (left cut, counted) or "error".
+    """
+
+    def __init__(
+        self,
+        pretrained: Any = DEFAULT_MODEL_NAME,
+        gguf_file: str | None = None,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = "auto",
+        attn_implementation: str | None = None,
+        batch_size: int | str | None = 1,
+        max_batch_size: int | None = 64,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
+        over_length: str = "fit",
+        **kwargs: Any,
+    ) -> None:
+        self.requested = {"pretrained": pretrained if isinstance(pretrained, str) else type(pretrained).__name__}
+        if gguf_file:
+            self.requested["gguf_file"] = gguf_file
+        if isinstance(pretrained, str):
+            pretrained = resolve_pretrained(pretrained, gguf_file)
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        auto = batch_size is None or str(batch_size).startswith("auto")
+        max_batch_size = int(max_batch_size or 64)
+        rows = max_batch_size if auto else int(batch_size)
+        # HFLM only ever sees an int batch size: its own `auto` probe runs a full-window
+        # forward at `max_batch_size`, which is what the back-off here replaces.
+        super().__init__(
+            pretrained=pretrained,
+            device=device or default_device(),
+            dtype=dtype,
+            batch_size=rows,
+            max_batch_size=max_batch_size,
+            **kwargs,
+        )
+        if self.backend != "causal":
+            raise ValueError("medlc-hf scores decoder-only (causal) models; use `hf` for seq2seq")
+        self.auto_batch = auto
+        self.context_limit = BatchLimit(rows, max_tokens=int(max_batch_tokens) if rows > 1 and max_batch_tokens else None)
+        self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS))
+        self.generation_limit = BatchLimit(rows)
+        self.counts = ScoringCounts()
+        self.left_truncated_requests = 0
+        self.guard = LengthGuard(over_length, self.max_length)
+        self.scorer = PrefixScorer(
+            self.model,
+            self.device,
+            pad_token_id=self.tokenizer.pad_token_id,
+            context_limit=self.context_limit,
+            row_limit=self.row_limit,
+            counts=self.counts,
+        )
+
+    # ----- log-likelihood -------------------------------------------------------------
+
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        by_context: dict[str, list[Instance]] = {}
+        for instance in requests:
+            by_context.setdefault(instance.args[0], []).append(instance)
+        fitted: dict[int, Instance] = {}
+        for context, group in by_context.items():
+            lengths = [self._pair_lengths(context, inst.args[1]) for inst in group]
+            longest_continuation = max(cont for _, cont in lengths)
+            new_context = self.guard.fit(
+                group,
+                context,
+                count_tokens=self._context_tokens,
+                needed=lengths[0][0] + longest_continuation - 1,
+                budget=self.max_length - longest_continuation + 1,
+            )
+            for inst in group:
+                fitted[id(inst)] = replace_context(inst, new_context)
+        return super().loglikelihood([fitted[id(inst)] for inst in requests], disable_tqdm=disable_tqdm)
+
+    def _context_tokens(self, context: str) -> int:
+        return len(self.tok_encode(context.rstrip())) if context.rstrip() else 1
+
+    def _pair_lengths(self, context: str, continuation: str) -> tuple[int, int]:
+        """Context and continuation token counts exactly as TemplateLM.loglikelihood splits them."""
+        if context == "":
+            return 1, len(self.tok_encode(continuation, add_special_tokens=False))
+        context_enc, continuation_enc = self._encode_pair(context, continuation)
+        return len(context_enc), len(continuation_enc)
+
+    def _loglikelihood_tokens(
+        self,
+        requests: list[tuple[tuple[str, str] | None, list[int], list[int]]],
+        disable_tqdm: bool = False,
+        override_bs: int | None = None,
+    ) -> list[tuple[float, bool]]:
+        pairs = []
+        for _, context, continuation in requests:
+            if len(continuation) > self.max_length:
+                raise ValueError(
+                    f"a continuation of {len(continuation)} tokens exceeds the model window {self.max_length}"
+                )
+            excess = len(context) + len(continuation) - 1 - self.max_length
+            if excess > 0:
+                # Only prompts the length guard already counted get here (policy truncate,
+                # or a fit that could not shorten); stock `hf` cuts the same way.
+                context = context[excess:]
+                self.left_truncated_requests += 1
+            pairs.append((context, continuation))
+        with self._progress("log-likelihood contexts", disable_tqdm) as advance:
+            n_contexts = len({tuple(c) for c, _ in pairs})
+            results = self.scorer.score(pairs, on_done=advance(n_contexts))
+        for (request_str, _, _), answer in zip(requests, results, strict=True):
+            if request_str is not None:
+                self.cache_hook.add_partial("loglikelihood", request_str, answer)
+        return results
+
+    # ----- generation -----------------------------------------------------------------
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        fitted = []
+        for instance in requests:
+            context, gen_kwargs = instance.args
+            max_gen_toks = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
+            budget = self.max_length - max_gen_toks
+            new_context = self.guard.fit(
+                [instance],
+                context,
+                count_tokens=lambda s: len(self.tok_encode(s)),
+                needed=len(self.tok_encode(context)) + max_gen_toks,
+                budget=budget,
+            )
+            fitted.append(replace_context(instance, new_context))
+        with self._progress("generations", disable_tqdm) as advance:
+            return generate_in_batches(self, fitted, self.generation_limit, on_done=advance(len(fitted)))
+
+    def _generate_batch(self, batch: list[Instance]) -> list[str]:
+        """Stock HFLM generation for one batch of requests sharing gen_kwargs."""
+        saved = self.batch_size_per_gpu
+        self.batch_size_per_gpu = len(batch)
+        try:
+            return HFLM.generate_until(self, batch, disable_tqdm=True)
+        finally:
+            self.batch_size_per_gpu = saved
+
+    # ----- reporting ------------------------------------------------------------------
+
+    def medlc_report(self) -> dict[str, Any]:
+        """What this backend did since the last reset: over-length outcomes per task,
+        forward passes, batch back-offs. `medlc eval` writes it into the results JSON."""
+        return {
+            "backend": "medlc-hf",
+            "model": self.requested | {"resolved": str(self.pretrained) if isinstance(self.pretrained, str) else None},
+            "over_length": self.guard.report() | {"left_truncated_requests": self.left_truncated_requests},
+            "scoring": self.counts.as_dict(),
+            "batching": {
+                "auto": self.auto_batch,
+                "rows_now": {"contexts": self.context_limit.rows, "continuations": self.row_limit.rows, "generation": self.generation_limit.rows},
+                "max_batch_tokens": self.context_limit.max_tokens,
+                "out_of_memory_backoffs": self.context_limit.backoffs + self.row_limit.backoffs + self.generation_limit.backoffs,
+            },
+        }
+
+    def pop_medlc_report(self) -> dict[str, Any]:
+        """`medlc_report()`, then start counting afresh (one call per scored task)."""
+        report = self.medlc_report()
+        self.guard.reset()
+        self.counts = self.scorer.counts = ScoringCounts()
+        self.left_truncated_requests = 0
+        return report
+
+    def get_model_info(self) -> dict[str, Any]:
+        if isinstance(self.pretrained, str) and not Path(self.pretrained).exists():
+            info = super().get_model_info()
+        else:
+            # HFLM asks the hub for a commit sha; a local directory has none.
+            info = {
+                "model_num_parameters": self._model.num_parameters(),
+                "model_dtype": str(self._model.dtype),
+                "model_revision": self.revision,
+                "model_sha": "",
+            }
+        source = Path(str(self.pretrained)) / "medlc_source.txt"
+        if source.is_file():
+            info["gguf_source"] = source.read_text(encoding="utf-8").strip()
+        return info | {"medlc_backend": "medlc-hf", "requested": self.requested}
+
+    def _progress(self, what: str, disable: bool) -> "_Bar":
+        return _Bar(what, disable or self.rank != 0)
+
+
+class _Bar:
+    """A rich progress bar; `advance(total)` sets the total and returns the step callback."""
+
+    def __init__(self, what: str, disable: bool):
+        self.what = what
+        self.progress = None if disable else Progress(
+            TextColumn(f"medlc-hf {what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        )
+
+    def __enter__(self) -> Callable[[int], Callable[[int], None]]:
+        if self.progress is None:
+            return lambda total: (lambda n: None)
+        self.progress.start()
+
+        def advance(total: int) -> Callable[[int], None]:
+            task = self.progress.add_task(self.what, total=total)
+            return lambda n: self.progress.advance(task, n)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

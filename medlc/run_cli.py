@@ -1,0 +1,133 @@
+"""`medlc run`, `medlc report` and `medlc check`: thin argparse fronts over medlc.runner
+and reports."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from medlc.runner.config import load_config, packaged_config
+    from medlc.runner.run import parse_shard, run
+
+    config = load_config(args.config or packaged_config("default"), args.set)
+    summary = run(config, args.results, shard=parse_shard(args.shard), console=console)
+    console.print(
+        f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
+        f"in {summary.wall_seconds:.0f} s -> {summary.results_dir}"
+    )
+    if args.report:
+        return _report_to(args.results, args.report, None)
+    return 0
+
+
+def _summary_table(board) -> Table:
+    from reports.leaderboard import cells, columns
+
+    variant = next(iter(board.variants))
+    table = Table(title=f"medlc leaderboard ({variant} variant, 95% CI)")
+    for name in columns(board, variant):
+        table.add_column(name, justify="left" if name in ("model", "kind") else "right")
+    for row in board.variants[variant]:
+        table.add_row(*cells(row, board.buckets[variant]))
+    return table
+
+
+def _report_to(results: str, out: str, variant: str | None, iters: int | None = None) -> int:
+    from reports.report import make_report
+    from reports.stats import DEFAULT_ITERS
+
+    report = make_report(results, out, variant=variant, iters=iters or DEFAULT_ITERS)
+    out_console = Console()
+    if report.board.variants:
+        out_console.print(_summary_table(report.board))
+    for warning in report.board.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for fig in report.figures:
+        if fig.png is None:
+            console.print(f"[dim]figure '{fig.title}' not drawn: {fig.note}[/]")
+    out_console.print(f"HTML report: [bold]{report.html.resolve()}[/]")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    return _report_to(args.results_dir, args.out, args.variant, args.bootstrap_iters)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from reports.check import check
+
+    result = check(
+        args.baseline,
+        args.candidate,
+        baseline_model=args.baseline_model,
+        candidate_model=args.candidate_model,
+        tasks=args.tasks.split(",") if args.tasks else None,
+        margin=args.margin,
+        alpha=args.alpha,
+        mid_p=args.mid_p,
+        correction=args.correction,
+    )
+    table = Table(title=f"regression gate: {result.candidate} vs baseline {result.baseline} "
+                        f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})")
+    for name in ("task", "items", "baseline", "candidate", "drop", "lost", "gained", "p", "p adj", "verdict"):
+        table.add_column(name, justify="left" if name in ("task", "verdict") else "right")
+    for row in result.rows:
+        items = f"{row.paired}" + (f" (+{row.unpaired} unpaired)" if row.unpaired else "")
+        verdict = "[bold red]WORSE[/]" if row.worse else "[green]ok[/]"
+        table.add_row(row.task, items, f"{row.baseline_acc:.3f}", f"{row.candidate_acc:.3f}",
+                      f"{row.drop:+.3f}", str(row.baseline_only), str(row.candidate_only),
+                      f"{row.p:.2g}", f"{row.p_adjusted:.2g}", verdict)
+    Console().print(table)
+    if result.failed:
+        worse = ", ".join(row.task for row in result.rows if row.worse)
+        console.print(f"[bold red]FAIL[/]: candidate is significantly worse on {worse}")
+        return 1
+    console.print("[green]PASS[/]: no gated task is significantly worse")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="score every model x task of a harness config")
+    p.add_argument("config", nargs="?", type=Path,
+                   help="harness config YAML (default: the packaged harness_configs/default.yaml)")
+    p.add_argument("--results", default="results", help="results directory (default: ./results)")
+    p.add_argument("--shard", default="0/1", help="i/N: score block i (0-based) of N; default 0/1")
+    p.add_argument("--report", metavar="DIR", help="also write the report to DIR when done")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
+    p.set_defaults(func=_run)
+
+    p = subparsers.add_parser("report", help="leaderboard (md, json, html) and figures from a results dir")
+    p.add_argument("results_dir")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--variant", choices=["letter", "cloze", "gen"], help="variant for the figures")
+    p.add_argument("--bootstrap-iters", type=int, default=None, help="bootstrap draws (default 2000)")
+    p.set_defaults(func=_report)
+
+    p = subparsers.add_parser("check", help="regression gate: exit 1 if the candidate is significantly worse")
+    p.add_argument("--baseline", required=True, help="results dir of the baseline")
+    p.add_argument("--candidate", required=True, help="results dir of the candidate")
+    p.add_argument("--baseline-model", help="model name when the baseline dir holds several")
+    p.add_argument("--candidate-model", help="model name when the candidate dir holds several")
+    p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
+    p.add_argument("--margin", type=_fraction, default=0.0,
+                   help="tolerated accuracy drop; a smaller drop never fails (default 0)")
+    p.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--mid-p", action="store_true", help="McNemar mid-p instead of the exact test")
+    p.add_argument("--correction", choices=["holm", "none"], default="holm",
+                   help="multiple-testing correction over gated tasks (default holm)")
+    p.set_defaults(func=_check)

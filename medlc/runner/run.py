@@ -1,0 +1,345 @@
+"""`medlc run CONFIG`: score every model x task the same way, one results folder per pair.
+
+Each model is loaded once for all of its pending tasks; each (model, task) pair is still
+written on its own, atomically, so a killed run resumes where it stopped and a finished
+pair is never scored twice. `--shard i/N` gives machine i a contiguous block of the
+(model-major) pair list, which keeps model loads per machine low; shards write disjoint
+folders, so their results merge by copying directories together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+
+from medlc.provenance import versions
+from medlc.runner import fingerprint as fp
+from medlc.runner.config import ConfigError, HarnessConfig
+from medlc.runner.roster import ResolvedModel, resolve_roster
+from medlc.runner.store import PairKey, ResultStore, samples_to_jsonl
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pair:
+    model: ResolvedModel
+    task: str
+    key: PairKey
+
+
+@dataclass
+class Plan:
+    """Everything decided before any model is loaded."""
+
+    config: HarnessConfig
+    models: list[ResolvedModel]
+    tasks: list[str]  # leaf tasks, groups expanded, in config order
+    task_versions: dict[str, str]
+    exam_dir: Path
+    exam_hash: str
+    pairs: list[Pair]
+    with_stock: bool  # whether lm-eval's own task folders are needed
+
+
+@dataclass
+class RunSummary:
+    results_dir: Path
+    shard: tuple[int, int]
+    scored: list[PairKey] = field(default_factory=list)
+    skipped: list[PairKey] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/N' with 0 <= i < N, e.g. '0/4' ... '3/4'."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard expects i/N such as 0/4, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard expects 0 <= i < N, got {text!r}")
+    return index, count
+
+
+def shard_pairs(pairs: list[Pair], index: int, count: int) -> list[Pair]:
+    """Shard `index` of `count`: a contiguous block, sizes differing by at most one."""
+    start = len(pairs) * index // count
+    stop = len(pairs) * (index + 1) // count
+    return pairs[start:stop]
+
+
+def medlc_tasks_dir() -> Path:
+    import medlc_tasks
+
+    return Path(medlc_tasks.__file__).parent
+
+
+def default_exam_dir() -> Path:
+    """The exam the medlc tasks read when no `exam_dir` is given ($MEDLC_EXAM_DIR or bundled)."""
+    from medlc_tasks.exam.bundled import resolve_exam_dir
+
+    return Path(resolve_exam_dir(None))
+
+
+def task_manager(config: HarnessConfig, metadata: dict[str, Any], with_stock: bool):
+    """lm-eval's TaskManager over the medlc tasks and the config's extra task folders.
+
+    lm-eval's own task index takes seconds to build, so it is only included when the
+    config names a task outside medlc's folders. `metadata` reaches the task loaders the
+    way `lm_eval --metadata` and `--model_args` do: the exam folder and the model, whose
+    window the over-length policy fits books to.
+    """
+    from lm_eval.tasks import TaskManager
+
+    include = [str(medlc_tasks_dir()), *config.settings.include_paths]
+    return TaskManager(include_path=include, include_defaults=with_stock, metadata=metadata)
+
+
+def _expand(index: dict[str, Any], name: str, where: str) -> list[str]:
+    """Leaf task names of a task, group or tag, read from the index (no dataset is built)."""
+    from lm_eval.tasks._index import Kind
+
+    entry = index[name]
+    if entry.kind in (Kind.TASK, Kind.PY_TASK):
+        return [name]
+    if entry.kind == Kind.TAG:
+        return sorted(entry.tags)
+    leaves = []
+    for child in (entry.cfg or {}).get("task") or []:
+        if not isinstance(child, str) or child not in index:
+            raise ConfigError(f"{where}: group {name!r} has an inline member {child!r}; list its tasks by name")
+        leaves.extend(_expand(index, child, where))
+    return leaves
+
+
+def _task_facts(index: dict[str, Any], name: str, exam_hash: str) -> tuple[str, str]:
+    """(version, data hash) of one leaf task, as lm-eval will report its version."""
+    cfg = index[name].cfg or {}
+    version = (cfg.get("metadata") or {}).get("version")
+    data = exam_hash if fp.uses_exam(name) else fp.dataset_hash(cfg)
+    return str(version if version is not None else 0), data
+
+
+def plan_run(config: HarnessConfig) -> Plan:
+    """Resolve the roster, expand task groups, and key every pair; loads no model."""
+    settings = config.settings
+    exam_dir = Path(settings.exam_dir).expanduser() if settings.exam_dir else default_exam_dir()
+    try:
+        exam_hash = fp.exam_data_hash(exam_dir)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{config.path}: settings.exam_dir: {err}") from err
+    index = task_manager(config, {}, with_stock=False).task_index
+    with_stock = not all(name in index for name in config.tasks)
+    if with_stock:
+        index = task_manager(config, {}, with_stock=True).task_index
+    tasks: list[str] = []
+    for i, name in enumerate(config.tasks):
+        if name not in index:
+            raise ConfigError(f"{config.path}: tasks[{i}]: {name!r} is not a known lm-eval task, group or tag")
+        tasks += [t for t in _expand(index, name, f"{config.path}: tasks[{i}]") if t not in tasks]
+    facts = {name: _task_facts(index, name, exam_hash) for name in tasks}
+    models = resolve_roster(config)
+    pairs = [Pair(model, task, PairKey(model.fingerprint, task, *facts[task])) for model in models for task in tasks]
+    return Plan(config, models, tasks, {t: v for t, (v, _) in facts.items()}, exam_dir, exam_hash, pairs, with_stock)
+
+
+def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> None:
+    import torch
+
+    for model in models:
+        if "gpu" in model.requires and not torch.cuda.is_available():
+            raise ConfigError(f"{config.path}: {model.name!r} is marked `requires: [gpu]` and no CUDA device is visible")
+        if "hub" in model.requires and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ConfigError(f"{config.path}: {model.name!r} needs the Hugging Face hub and HF_HUB_OFFLINE=1")
+
+
+def load_lm(model_args: dict[str, Any], config: HarnessConfig):
+    """The lm-eval LM for one model, built the way `lm_eval --model` builds it."""
+    import lm_eval.api.registry
+    import torch
+
+    if config.settings.backend == "medlc-hf":
+        import medlc.backend  # noqa: F401  (registers the backend with lm-eval)
+    device = config.settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cls = lm_eval.api.registry.get_model(config.settings.backend)
+    return cls.create_from_arg_obj(model_args, {"batch_size": config.settings.batch_size, "device": device})
+
+
+def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) -> tuple[dict, list[dict]]:
+    """lm-eval's results dict and per-sample log for one pair."""
+    from lm_eval import simple_evaluate
+    from lm_eval.utils import hash_string
+
+    s = plan.config.settings
+    results = simple_evaluate(
+        model=lm,
+        tasks=[pair.task],
+        task_manager=manager,
+        num_fewshot=s.num_fewshot,
+        limit=s.limit,
+        log_samples=True,
+        bootstrap_iters=s.bootstrap_iters,
+        apply_chat_template=pair.model.apply_chat_template,
+        system_instruction=s.system_instruction,
+        gen_kwargs=s.gen_kwargs,
+        random_seed=s.seed,
+        numpy_random_seed=s.seed,
+        torch_random_seed=s.seed,
+        fewshot_random_seed=s.seed,
+    )
+    samples = results.pop("samples")[pair.task]
+    # The same content hash lm-eval's EvaluationTracker writes, so reruns can be compared.
+    joined = "".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in samples)
+    results["task_hashes"] = {pair.task: hash_string(joined)}
+    results["config"]["model"] = plan.config.settings.backend
+    results["config"]["model_args"] = model_args
+    return results, samples
+
+
+def _free_accelerator() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _record(pair: Pair, plan: Plan, shard: tuple[int, int], started: float) -> dict[str, Any]:
+    config = plan.config
+    return {
+        "config_file": str(config.path),
+        "config_name": config.name,
+        "config_sha256": config.sha256,
+        "config_text": config.text,
+        "config_overrides": list(config.overrides),
+        "settings": asdict(config.settings),
+        "seed": config.settings.seed,
+        "model": pair.model.info(),
+        "task": pair.task,
+        "task_version": pair.key.task_version,
+        "exam_dir": str(plan.exam_dir),
+        "exam_hash": plan.exam_hash,
+        "data_hash": pair.key.exam_hash,
+        "versions": versions("peft", "accelerate"),
+        "shard": f"{shard[0]}/{shard[1]}",
+        "host": socket.gethostname(),
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+        "wall_seconds": round(time.time() - started, 3),
+    }
+
+
+class _LogCapture:
+    """Route library logging and tqdm bars to a run log, so the live view stays readable.
+
+    Nothing is dropped: every record at INFO and above lands in the log file, and the run
+    ends by printing how many warnings it holds.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.warnings = 0
+
+    def __enter__(self) -> "_LogCapture":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stream = open(self.path, "a", encoding="utf-8")
+        capture = self
+
+        class Handler(logging.StreamHandler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.levelno >= logging.WARNING:
+                    capture.warnings += 1
+                super().emit(record)
+
+        self.handler = Handler(self.stream)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        self.old_level = root.level
+        root.addHandler(self.handler)
+        root.setLevel(logging.INFO)
+        self.redirect = contextlib.redirect_stderr(self.stream)
+        self.redirect.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.redirect.__exit__(*exc)
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        root.setLevel(self.old_level)
+        self.stream.close()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pairs"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def run(
+    config: HarnessConfig,
+    results_dir: str | Path,
+    shard: tuple[int, int] = (0, 1),
+    console: Console | None = None,
+    after_pair: Callable[[PairKey], None] | None = None,
+) -> RunSummary:
+    """Score this shard's pending pairs into `results_dir`; returns what was done."""
+    console = console or Console(stderr=True)
+    started = time.time()
+    store = ResultStore(results_dir)
+    plan = plan_run(config)
+    mine = shard_pairs(plan.pairs, *shard)
+    summary = RunSummary(Path(results_dir), shard)
+    pending = [p for p in mine if not store.is_done(p.key)]
+    summary.skipped = [p.key for p in mine if store.is_done(p.key)]
+    _check_requirements(list({p.model.fingerprint: p.model for p in pending}.values()), config)
+    with _progress(console) as progress:
+        bar = progress.add_task("scoring", total=len(mine), completed=len(summary.skipped))
+        for model in plan.models:
+            todo = [p for p in pending if p.model.fingerprint == model.fingerprint]
+            if not todo:
+                continue
+            progress.update(bar, description=f"{model.name}: loading")
+            store.write_model(model.fingerprint, model.info())
+            model_args = model.backend_args()
+            lm = load_lm(model_args, config)
+            manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
+            for pair in todo:
+                progress.update(bar, description=f"{model.name} / {pair.task}")
+                store.clear_partial(pair.key)
+                pair_started = time.time()
+                results, samples = score_pair(lm, pair, plan, manager, model_args)
+                store.write_pair(
+                    pair.key,
+                    results,
+                    samples_to_jsonl(samples),
+                    _record(pair, plan, shard, pair_started),
+                    compress_samples=config.settings.compress_samples,
+                )
+                summary.scored.append(pair.key)
+                progress.advance(bar)
+                if after_pair is not None:
+                    after_pair(pair.key)
+            del lm, manager
+            gc.collect()
+            _free_accelerator()
+        progress.update(bar, description="done")
+    summary.wall_seconds = time.time() - started
+    return summary

@@ -1,0 +1,231 @@
+"""Books: the gold passage among ranked distractors, at a character budget and a gold depth.
+
+For each item the pool is ranked once (hard negatives first: same department, then
+character-bigram overlap with the question and options) and filtered once (no near-copy of
+the gold, nothing that backs another option). Every bucket takes a prefix of that ranked
+list, so a 4k book holds the 2k book's distractors plus more: longer books only add reading.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, ExamItem
+from medlc_tasks.exam.support import ItemFacts, SupportRules, is_near_duplicate, other_option_supported
+from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence_spans
+
+SEP = len(PASSAGE_SEPARATOR)
+
+
+class BookError(ValueError):
+    """A book cannot be assembled as asked (for example the pool is too small)."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    text: str
+    source: str  # the item id whose evidence this is, or "ref:<file>#<n>"
+    department: str = ""
+
+
+@dataclass(frozen=True)
+class Book:
+    passages: list[str]
+    sources: list[str]
+    gold_index: int
+    gold_char_offset: int
+
+    @property
+    def text(self) -> str:
+        return PASSAGE_SEPARATOR.join(self.passages)
+
+
+def chunk_reference(text: str, name: str, min_chars: int = 100, max_chars: int = 300) -> list[Passage]:
+    """Cut a reference text into passages of about min..max characters at sentence ends.
+
+    A long paragraph is cut between sentences into pieces of at most max_chars (a short
+    last piece joins the one before it). Pieces are then packed in order: a passage that has
+    min_chars ends at the next paragraph break, short paragraphs such as headings join what
+    follows, and nothing else is packed past max_chars. A single sentence longer than max_chars
+    stays whole rather than being cut mid-sentence.
+    """
+    chunks: list[str] = []
+    current = ""
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        for number, piece in enumerate(_paragraph_pieces(paragraph, min_chars, max_chars)):
+            starts_paragraph = number == 0
+            too_long = len(current) + 1 + len(piece) > max_chars
+            if len(current) >= min_chars and (too_long or starts_paragraph):
+                chunks.append(current)
+                current = ""
+            current = f"{current}\n{piece}" if current else piece
+    if current:
+        chunks.append(current)
+    return [Passage(chunk, f"ref:{name}#{n}") for n, chunk in enumerate(chunks, start=1)]
+
+
+def _paragraph_pieces(paragraph: str, min_chars: int, max_chars: int) -> list[str]:
+    spans = sentence_spans(paragraph)
+    if not spans:
+        return []
+    bounds, start, end = [], spans[0][0], spans[0][1]
+    for sentence_start, sentence_end in spans[1:]:
+        if sentence_end - start > max_chars:
+            bounds.append((start, end))
+            start = sentence_start
+        end = sentence_end
+    bounds.append((start, end))
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_chars:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return [paragraph[lo:hi] for lo, hi in bounds]
+
+
+class PassagePool:
+    """Passages with their n-grams computed once; exact repeats are kept only once."""
+
+    def __init__(self, passages: list[Passage]):
+        seen: set[str] = set()
+        self.passages: list[Passage] = []
+        for passage in passages:
+            if passage.text not in seen:
+                seen.add(passage.text)
+                self.passages.append(passage)
+        self.repeats_removed = len(passages) - len(self.passages)
+        self.keys = [match_key(p.text) for p in self.passages]
+        self.bigrams = [char_ngrams(p.text, 2) for p in self.passages]
+        self.trigrams = [char_ngrams(p.text, 3) for p in self.passages]
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+
+@dataclass
+class Candidates:
+    """An item's usable distractors, best first, and why the others were refused."""
+
+    order: list[int]  # indices into the pool
+    eligible_chars: int
+    near_duplicates: int = 0
+    conflicting: int = 0
+
+
+def rank_candidates(
+    item: ExamItem,
+    pool: PassagePool,
+    rules: SupportRules,
+    rng: random.Random,
+    chars_needed: int,
+    max_ranked: int = 4000,
+) -> Candidates:
+    """Rank the pool for one item and keep eligible passages until twice chars_needed is covered.
+
+    The second half is headroom: when the best passages overshoot a budget, the filler that
+    closes the gap is cut from a later one, so there must be later ones to choose from.
+
+    Pools beyond max_ranked passages (a whole CMExam) are sampled first, so ranking stays
+    linear in the number of items.
+    """
+    facts = ItemFacts.of(item.question, item.options, item.answer, item.anchors)
+    gold_trigrams = char_ngrams(item.evidence, 3)
+    probe = char_ngrams(item.question + "".join(item.options.values()), 2)
+    indices = list(range(len(pool)))
+    if len(indices) > max_ranked:
+        indices = rng.sample(indices, max_ranked)
+    scored = []
+    for index in indices:
+        passage = pool.passages[index]
+        if passage.source == item.id:
+            continue
+        same_department = bool(item.department) and passage.department == item.department
+        score = 0.5 * same_department + coverage(probe, pool.bigrams[index])
+        scored.append((-score, rng.random(), index))
+    scored.sort()
+    result = Candidates(order=[], eligible_chars=0)
+    for _, _, index in scored:
+        if result.eligible_chars >= 2 * chars_needed:
+            break
+        if is_near_duplicate(gold_trigrams, pool.trigrams[index], rules):
+            result.near_duplicates += 1
+            continue
+        if other_option_supported(pool.passages[index].text, facts, rules, pool.keys[index]) is not None:
+            result.conflicting += 1
+            continue
+        result.order.append(index)
+        result.eligible_chars += len(pool.passages[index].text) + SEP
+    return result
+
+
+def assemble_book(
+    item: ExamItem,
+    pool: PassagePool,
+    candidates: Candidates,
+    target_chars: int,
+    depth: float,
+    tolerance: float,
+    rng: random.Random,
+) -> Book:
+    """Fill to target_chars (+-tolerance) with the best candidates, then place the gold at depth."""
+    low, high = target_chars * (1 - tolerance), target_chars * (1 + tolerance)
+    gold = item.evidence
+    total = len(gold)
+    chosen: list[tuple[str, str]] = []
+    position = 0
+    order = candidates.order
+    while position < len(order):
+        passage = pool.passages[order[position]]
+        if total + SEP + len(passage.text) > target_chars:
+            break
+        chosen.append((passage.text, passage.source))
+        total += SEP + len(passage.text)
+        position += 1
+    if total < low:
+        filler = _trimmed_filler(pool, order[position:], low - total - SEP, high - total - SEP, target_chars - total - SEP)
+        if filler is None:
+            raise BookError(
+                f"item {item.id!r}: cannot fill a {target_chars}-character book within "
+                f"+-{tolerance:.0%} from {len(order)} eligible passages; add reference files or drop the bucket"
+            )
+        chosen.append(filler)
+        total += SEP + len(filler[0])
+    rng.shuffle(chosen)
+    gold_index = _gold_index([len(text) for text, _ in chosen], len(gold), total, depth)
+    chosen.insert(gold_index, (gold, item.id))
+    offset = sum(len(text) + SEP for text, _ in chosen[:gold_index])
+    return Book([t for t, _ in chosen], [s for _, s in chosen], gold_index, offset)
+
+
+def _trimmed_filler(
+    pool: PassagePool, remaining: list[int], need_low: float, need_high: float, aim: float
+) -> tuple[str, str] | None:
+    """The first remaining passage that, whole or cut after a sentence, fits the gap."""
+    for index in remaining:
+        passage = pool.passages[index]
+        best = None
+        for _, end in sentence_spans(passage.text):
+            prefix = passage.text[:end]
+            if need_low <= len(prefix) <= need_high and (best is None or abs(len(prefix) - aim) < abs(len(best) - aim)):
+                best = prefix
+            if len(prefix) > need_high:
+                break
+        if best is not None:
+            return best, passage.source
+    return None
+
+
+def _gold_index(lengths: list[int], gold_chars: int, total: int, depth: float) -> int:
+    """The slot whose start offset is nearest depth * (book length - gold length)."""
+    ideal = depth * (total - gold_chars)
+    best_index, best_gap, offset = 0, abs(ideal), 0
+    for index, length in enumerate(lengths, start=1):
+        offset += length + SEP
+        gap = abs(offset - ideal)
+        if gap < best_gap:
+            best_index, best_gap = index, gap
+    return best_index
+
+
+def depth_tolerance(passages: list[str], gold_index: int) -> int:
+    """How far the gold may sit from its ideal offset: the passages beside it, plus separators."""
+    neighbours = [len(passages[i]) for i in (gold_index - 1, gold_index + 1) if 0 <= i < len(passages)]
+    return max(neighbours, default=0) + SEP

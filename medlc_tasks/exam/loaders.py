@@ -1,0 +1,349 @@
+"""Load exam items from CMExam CSV, MedQA JSONL, medlc JSONL or any mapped JSON/JSONL/CSV.
+
+Every row ends as an `ExamItem` or as a counted `Drop` with its reason; nothing disappears.
+With `strict=True` (the default, and the CLI's) the first bad row stops the load with a
+`SourceError` naming the file, the row and the problem, because a silently smaller exam
+is worse than no exam. `strict=False` turns those errors into drops that the manifest lists.
+Errors that make the rest of a file unreadable (an unclosed CSV quote, malformed JSON list,
+an unreadable header) always raise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medlc.provenance import sha256_file
+from medlc_tasks.exam.records import Row, container_of, csv_header, iter_rows
+from medlc_tasks.exam.schema import LETTERS, ExamItem
+from medlc_tasks.exam.textnorm import SourceError, decode_bytes, normalize
+
+FORMATS = ("auto", "medlc", "cmexam", "medqa", "mapped")
+MAPPABLE_FIELDS = ("id", "question", "options", "answer", "evidence", "department", "difficulty")
+REQUIRED_MAPPED = ("question", "options", "answer")
+CMEXAM_MAPPING = {
+    "question": "Question",
+    "options": "Options",
+    "answer": "Answer",
+    "evidence": "Explanation",
+    "department": "Clinical Department|Department",
+    "difficulty": "Difficulty level|Difficulty",
+    "id": "id|ID",
+}
+MEDQA_MAPPING = {
+    "question": "question",
+    "options": "options",
+    "answer": "answer_idx",
+    "evidence": "explanation|evidence",
+    "id": "id",
+}
+_MEDLC_FIELDS = {
+    "id", "question", "options", "answer", "evidence", "department", "difficulty", "counterfactual",
+    "contradicts_common_knowledge", "common_knowledge_answer", "anchors", "meta",
+}  # fmt: skip
+_REQUIRED_MEDLC = ("id", "question", "options", "answer", "evidence")
+
+
+class RowError(ValueError):
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """An input row that is not in the exam, and why."""
+
+    source: str
+    row: int
+    item_id: str
+    kind: str  # a stable key for counting: missing_answer, duplicate_id, ...
+    reason: str  # the human sentence, with the row's location
+
+
+@dataclass
+class LoadResult:
+    source: str  # file name
+    sha256: str
+    format: str
+    encoding: str
+    mapping: dict[str, str] | None
+    rows_read: int = 0
+    undecodable_bytes: int = 0
+    items: list[ExamItem] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        options = Counter(str(len(item.options)) for item in self.items)
+        return {
+            "rows_read": self.rows_read,
+            "kept": len(self.items),
+            "dropped": len(self.drops),
+            "multi_answer_kept": sum(item.is_multi_answer for item in self.items),
+            "options": dict(sorted(options.items())),
+            "drop_kinds": dict(sorted(Counter(drop.kind for drop in self.drops).items())),
+        }
+
+
+def parse_mapping(spec: str) -> dict[str, str]:
+    """`question=题干,options=选项,answer=答案` -> a dict, checked against the known fields."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        key, sep, column = part.partition("=")
+        key, column = key.strip(), column.strip()
+        if not sep or not column:
+            raise SourceError("--map", repr(part), "expected field=column")
+        if key not in MAPPABLE_FIELDS:
+            raise SourceError("--map", repr(part), f"unknown field {key!r}; expected one of {MAPPABLE_FIELDS}")
+        mapping[key] = column
+    missing = [key for key in REQUIRED_MAPPED if key not in mapping]
+    if missing:
+        raise SourceError("--map", spec, f"missing field(s) {missing}; a mapping needs {REQUIRED_MAPPED}")
+    return mapping
+
+
+def load_items(
+    path: str | Path,
+    fmt: str = "auto",
+    mapping: dict[str, str] | None = None,
+    encoding: str = "auto",
+    strict: bool = True,
+    drop_multi_answer: bool = False,
+) -> LoadResult:
+    """Read one exam source file into normalised items plus counted drops."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise SourceError(path.name, "format", f"unknown format {fmt!r}; expected one of {FORMATS}")
+    if not path.is_file():
+        raise SourceError(str(path), "file", "no such file")
+    decoded = decode_bytes(path.read_bytes(), path.name, encoding, strict)
+    text = decoded.text
+    container = container_of(path, text)
+    rows = list(iter_rows(path, text, container))
+    fmt = _detect_format(path, text, container, rows) if fmt == "auto" and mapping is None else fmt
+    if mapping is not None and fmt == "auto":
+        fmt = "mapped"
+    if fmt == "mapped":
+        if mapping is None:
+            raise SourceError(path.name, "format", "format 'mapped' needs a field mapping (--map question=...,options=...,answer=...)")
+        mapping = dict(mapping)
+        if container == "csv":
+            _check_columns(path, csv_header(path, text), mapping)
+    column_map = {"cmexam": CMEXAM_MAPPING, "medqa": MEDQA_MAPPING, "mapped": mapping}.get(fmt)
+    result = LoadResult(path.name, sha256_file(path), fmt, decoded.encoding, mapping, undecodable_bytes=decoded.undecodable_bytes)
+    first_seen: dict[str, str] = {}
+    for row in rows:
+        result.rows_read += 1
+        guess_id = f"{path.stem}-{row.number}"
+        try:
+            if row.fields is None:
+                raise RowError("malformed_row", row.problem)
+            _reject_undecodable(row.fields)
+            if fmt == "medlc":
+                item = _medlc_item(row.fields)
+            else:
+                item = _mapped_item(row.fields, column_map, fmt, guess_id)
+            if item.id in first_seen:
+                raise RowError("duplicate_id", f"duplicate id {item.id!r} (first at {first_seen[item.id]})")
+            first_seen[item.id] = row.where
+            if drop_multi_answer and item.is_multi_answer:
+                result.drops.append(Drop(path.name, row.number, item.id, "multi_answer_filtered", f"{row.where}: multi-answer item {item.answer!r} filtered by request"))
+                continue
+        except RowError as err:
+            if strict:
+                raise SourceError(path.name, row.where, str(err)) from None
+            item_id = str((row.fields or {}).get("id", "") or guess_id)
+            result.drops.append(Drop(path.name, row.number, item_id, err.kind, f"{row.where}: {err}"))
+            continue
+        item.source, item.source_row = path.name, row.number
+        result.items.append(item)
+    return result
+
+
+def _detect_format(path: Path, text: str, container: str, rows: list[Row]) -> str:
+    if container == "csv":
+        header = set(csv_header(path, text))
+        if {"Question", "Options", "Answer"} <= header:
+            return "cmexam"
+        raise SourceError(path.name, "line 1", f"cannot detect the format from columns {sorted(header)}; pass --format and --map")
+    first = next((row.fields for row in rows if row.fields is not None), None)
+    if first is None:
+        raise SourceError(path.name, "format", "no readable rows to detect the format from; pass --format")
+    if "answer_idx" in first:
+        return "medqa"
+    if set(_REQUIRED_MEDLC) <= set(first):
+        return "medlc"
+    raise SourceError(path.name, "format", f"cannot detect the format from keys {sorted(first)}; pass --format and --map")
+
+
+def _check_columns(path: Path, header: list[str], mapping: dict[str, str]) -> None:
+    for key, spec in mapping.items():
+        for part in spec.split("+"):
+            if not any(column in header for column in part.split("|")):
+                raise SourceError(path.name, "line 1", f"--map {key}={spec}: no column {part!r}; columns are {header}")
+
+
+def _reject_undecodable(fields: dict[str, Any]) -> None:
+    if "\ufffd" in json.dumps(fields, ensure_ascii=False):
+        raise RowError("undecodable", "undecodable bytes in this row (replaced with U+FFFD)")
+
+
+def _pick(fields: dict[str, Any], spec: str | None) -> Any:
+    """The value of the first listed column present (`a|b` means a, else b)."""
+    if spec is None:
+        return None
+    for column in spec.split("|"):
+        if column in fields:
+            return fields[column]
+    return None
+
+
+def _mapped_item(fields: dict[str, Any], mapping: dict[str, str], fmt: str, guess_id: str) -> ExamItem:
+    options_spec = mapping["options"]
+    if "+" in options_spec:  # one column per option, in letter order
+        raw_options: Any = [fields.get(column, "") for column in options_spec.split("+")]
+    else:
+        raw_options = _pick(fields, options_spec)
+    question = _text(_pick(fields, mapping["question"]))
+    if not question:
+        raise RowError("empty_question", "empty question")
+    options = parse_options(raw_options)
+    answer_raw = _pick(fields, mapping["answer"])
+    if fmt == "medqa" and not _text(answer_raw):
+        answer_raw = _letter_of_answer_text(fields.get("answer"), options)
+    answer = parse_answer(answer_raw, options)
+    used = {column for spec in mapping.values() for part in spec.split("+") for column in part.split("|")}
+    meta = {key: value for key, value in fields.items() if key not in used and value not in ("", None)}
+    return ExamItem(
+        id=_text(_pick(fields, mapping.get("id"))) or guess_id,
+        question=question,
+        options=options,
+        answer=answer,
+        evidence=_text(_pick(fields, mapping.get("evidence"))),
+        department=_text(_pick(fields, mapping.get("department"))),
+        difficulty=_text(_pick(fields, mapping.get("difficulty"))),
+        meta=meta,
+    )
+
+
+def _medlc_item(fields: dict[str, Any]) -> ExamItem:
+    unknown = sorted(set(fields) - _MEDLC_FIELDS)
+    if unknown:
+        raise RowError("malformed_row", f"unknown key(s) {unknown}; extra data belongs under 'meta'")
+    question = _text(fields.get("question"))
+    if not question:
+        raise RowError("empty_question", "empty question")
+    item_id = _text(fields.get("id"))
+    if not item_id:
+        raise RowError("malformed_row", "missing id")
+    options = parse_options(fields.get("options"))
+    answer = parse_answer(fields.get("answer"), options)
+    anchors = fields.get("anchors", [])
+    if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors):
+        raise RowError("malformed_row", "'anchors' must be a list of strings")
+    flags = {}
+    for key in ("counterfactual", "contradicts_common_knowledge"):
+        flags[key] = fields.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise RowError("malformed_row", f"{key!r} must be true or false, got {flags[key]!r}")
+    common = fields.get("common_knowledge_answer") or ""
+    common = parse_answer(common, options) if common else ""
+    if flags["contradicts_common_knowledge"] and (not common or common == answer):
+        raise RowError("malformed_row", "contradicts_common_knowledge needs a common_knowledge_answer that differs from the key")
+    meta = fields.get("meta", {})
+    if not isinstance(meta, dict):
+        raise RowError("malformed_row", "'meta' must be an object")
+    return ExamItem(
+        id=item_id,
+        question=question,
+        options=options,
+        answer=answer,
+        evidence=_text(fields.get("evidence")),
+        department=_text(fields.get("department")),
+        difficulty=_text(fields.get("difficulty")),
+        counterfactual=flags["counterfactual"],
+        contradicts_common_knowledge=flags["contradicts_common_knowledge"],
+        common_knowledge_answer=common,
+        anchors=[normalize(anchor) for anchor in anchors if normalize(anchor)],
+        meta=meta,
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise RowError("malformed_row", f"expected text, got {type(value).__name__}")
+    return normalize(str(value))
+
+
+_OPTION_LINE = re.compile(r"^([A-Ha-h])\s*[.、:)\]]?\s*(.*)$", re.DOTALL)
+
+
+def parse_options(raw: Any) -> dict[str, str]:
+    """Options as a letter dict, a list, a JSON string of either, or lines "A xxx"."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise RowError("malformed_row", "no options")
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        if stripped[:1] in "[{":
+            try:
+                raw = json.loads(stripped)
+            except json.JSONDecodeError:
+                pass
+    if isinstance(raw, dict):
+        pairs = [(normalize(str(key)).upper(), _text(value)) for key, value in raw.items()]
+    elif isinstance(raw, list):
+        pairs = [(LETTERS[i] if i < len(LETTERS) else "?", _strip_letter(_text(v), i)) for i, v in enumerate(raw)]
+    else:
+        pairs = []
+        for line in filter(None, (line.strip() for line in normalize(str(raw)).split("\n"))):
+            match = _OPTION_LINE.match(line)
+            if match is None:
+                raise RowError("malformed_row", f"option line {line!r} does not start with a letter A-H")
+            pairs.append((match.group(1).upper(), match.group(2).strip()))
+    letters = [letter for letter, _ in pairs]
+    if len(pairs) < 2:
+        raise RowError("malformed_row", f"expected at least 2 options, got {len(pairs)}")
+    if letters != list(LETTERS[: len(letters)]):
+        raise RowError("malformed_row", f"option letters must run A, B, C ... without gaps; got {', '.join(letters)}")
+    for letter, text in pairs:
+        if not text:
+            raise RowError("malformed_row", f"option {letter} is empty")
+    return dict(pairs)
+
+
+def _strip_letter(text: str, index: int) -> str:
+    """List options are often written "A. xxx"; drop the letter when it is the expected one."""
+    match = _OPTION_LINE.match(text)
+    if match and match.group(1).upper() == LETTERS[index] and match.group(2).strip() and text[1:2] in ".、:) ":
+        return match.group(2).strip()
+    return text
+
+
+def parse_answer(raw: Any, options: dict[str, str]) -> str:
+    """Keyed letters, sorted and de-duplicated: "A, C, E" / "ace" / "CA" -> "AC" style."""
+    text = _text(raw)
+    if not text:
+        raise RowError("missing_answer", "missing answer")
+    letters = re.sub(r"[\s,、;/|和及]+", "", text).upper()
+    if not re.fullmatch(r"[A-Z]+", letters):
+        raise RowError("answer_not_in_options", f"answer {text!r} is not option letters")
+    outside = sorted(set(letters) - set(options))
+    if outside:
+        raise RowError(
+            "answer_not_in_options",
+            f"answer {text!r}: {', '.join(outside)} is not among the options {', '.join(options)}",
+        )
+    return "".join(sorted(set(letters)))
+
+
+def _letter_of_answer_text(answer_text: Any, options: dict[str, str]) -> str:
+    """MedQA rows without answer_idx still carry the answer text; find its letter."""
+    text = _text(answer_text)
+    matches = [letter for letter, option in options.items() if option == text]
+    return matches[0] if len(matches) == 1 else ""

@@ -1,0 +1,169 @@
+"""The report's figures, each written as PNG and SVG (matplotlib, Agg backend).
+
+A figure that has nothing to show (e.g. the ratio curve without mixture checkpoints) is
+not drawn; `draw_all` returns a note saying why, and the report prints it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from reports.leaderboard import Leaderboard, Row  # noqa: E402
+from reports.stats import Estimate  # noqa: E402
+
+# Same inputs give byte-identical SVGs: no timestamps, fixed element ids.
+matplotlib.rcParams["svg.hashsalt"] = "medlc"
+SAVE_META = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    title: str
+    png: Path | None = None
+    svg: Path | None = None
+    note: str = ""  # why it was not drawn, when png is None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def _save(fig, out: Path, name: str, title: str) -> Figure:
+    out.mkdir(parents=True, exist_ok=True)
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    fig.savefig(png, dpi=120, bbox_inches="tight", metadata=SAVE_META["png"])
+    fig.savefig(svg, bbox_inches="tight", metadata=SAVE_META["svg"])
+    plt.close(fig)
+    return Figure(name, title, png, svg)
+
+
+def _err(estimates: list[Estimate | None]) -> tuple[list[float], list[list[float]]]:
+    values = [e.value if e else float("nan") for e in estimates]
+    lows = [e.value - e.low if e else 0.0 for e in estimates]
+    highs = [e.high - e.value if e else 0.0 for e in estimates]
+    return values, [lows, highs]
+
+
+def bars(rows: list[Row], out: Path) -> Figure:
+    """Closed- and open-book accuracy per model with 95% intervals."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 3.6))
+    width = 0.38
+    xs = range(len(rows))
+    for offset, label, key in ((-width / 2, "closed book", "closed"), (width / 2, "open book", "open_overall")):
+        values, err = _err([getattr(r, key) for r in rows])
+        ax.bar([x + offset for x in xs], values, width, yerr=err, capsize=3, label=label)
+    ax.set_xticks(list(xs), [r.model for r in rows], rotation=30, ha="right")
+    ax.set_ylabel(f"accuracy ({rows[0].metric})")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False)
+    ax.set_title("Accuracy per model (95% bootstrap CI)")
+    return _save(fig, out, "bars", "Accuracy per model")
+
+
+def _mixture_rows(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.general_fraction is not None and r.n is not None and r.open_overall]
+
+
+def _curves(rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, title: str, xlabel: str) -> Figure:
+    mixed = _mixture_rows(rows)
+    if not mixed:
+        return Figure(name, title, note="no models with a general fraction and volume (mixture checkpoints) in these results")
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    lines = sorted({getattr(r, line_attr) for r in mixed})
+    for i, key in enumerate(lines):
+        points = sorted((r for r in mixed if getattr(r, line_attr) == key), key=lambda r: getattr(r, x_attr))
+        xs = [getattr(r, x_attr) for r in points]
+        color = f"C{i % 10}"
+        values, err = _err([r.open_overall for r in points])
+        ax.errorbar(xs, values, yerr=err, marker="o", capsize=3, color=color, label=f"{line_attr}={key:g} open")
+        closed = [r.closed for r in points]
+        if any(closed):
+            values, _ = _err(closed)
+            ax.plot(xs, values, linestyle="--", marker="x", color=color, alpha=0.7, label=f"{line_attr}={key:g} closed")
+    if x_attr == "n" and len({getattr(r, "n") for r in mixed}) > 2 and min(r.n for r in mixed) > 0:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"accuracy ({mixed[0].metric})")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=7)
+    ax.set_title(title)
+    return _save(fig, out, name, title)
+
+
+def ratio_curve(rows: list[Row], out: Path) -> Figure:
+    return _curves(rows, out, "general_fraction", "n", "ratio", "Accuracy vs general fraction", "general fraction of the tuning mix")
+
+
+def volume_curve(rows: list[Row], out: Path) -> Figure:
+    return _curves(rows, out, "n", "general_fraction", "volume", "Accuracy vs tuning volume", "tuning examples (n)")
+
+
+def heatmap(row: Row, out: Path) -> Figure:
+    """Open-book accuracy by book length and gold depth for one model."""
+    name, title = f"heatmap_{_slug(row.model)}_{row.fingerprint[:6]}", f"Length x depth: {row.model}"
+    if not row.depth_grid:
+        return Figure(name, title, note=f"{row.model}: no open-book items with a recorded depth")
+    buckets = list(row.depth_grid)
+    depths = sorted({d for cells in row.depth_grid.values() for d in cells})
+    grid = [[row.depth_grid[b].get(d, (float("nan"), 0))[0] for d in depths] for b in buckets]
+    fig, ax = plt.subplots(figsize=(1.1 * len(depths) + 2, 0.6 * len(buckets) + 1.6))
+    image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for i, b in enumerate(buckets):
+        for j, d in enumerate(depths):
+            acc, n = row.depth_grid[b].get(d, (float("nan"), 0))
+            if n:
+                ax.text(j, i, f"{acc:.2f}\nn={n}", ha="center", va="center", fontsize=7,
+                        color="white" if acc < 0.6 else "black")
+    ax.set_xticks(range(len(depths)), [f"{d:g}" for d in depths])
+    ax.set_yticks(range(len(buckets)), buckets)
+    ax.set_xlabel("gold passage depth")
+    ax.set_ylabel("book length")
+    fig.colorbar(image, ax=ax, label="accuracy")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, out, name, title)
+
+
+def gain_vs_closed(rows: list[Row], out: Path) -> Figure:
+    """Reading (open - closed) against knowing (closed), one point per model."""
+    name, title = "gain_vs_closed", "Open-book gain vs closed-book accuracy"
+    points = [r for r in rows if r.gain and r.closed]
+    if not points:
+        return Figure(name, title, note="no model has both closed- and open-book scores")
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for i, r in enumerate(points):
+        ax.errorbar(r.closed.value, r.gain.value,
+                    xerr=[[r.closed.value - r.closed.low], [r.closed.high - r.closed.value]],
+                    yerr=[[r.gain.value - r.gain.low], [r.gain.high - r.gain.value]],
+                    marker="o", capsize=3, color=f"C{i % 10}")
+        ax.annotate(r.model, (r.closed.value, r.gain.value), textcoords="offset points", xytext=(5, 5), fontsize=7)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("closed-book accuracy (knowing)")
+    ax.set_ylabel("open - closed (reading)")
+    ax.set_title(title)
+    return _save(fig, out, name, title)
+
+
+def primary_variant(board: Leaderboard, wanted: str | None = None) -> str:
+    if wanted:
+        if wanted not in board.variants:
+            raise ValueError(f"variant {wanted!r} not in these results; have {sorted(board.variants)}")
+        return wanted
+    return next(iter(board.variants))
+
+
+def draw_all(board: Leaderboard, out: Path, variant: str | None = None) -> list[Figure]:
+    """Every figure for one variant (default: the first present of letter, cloze, gen)."""
+    if not board.variants:
+        return [Figure("bars", "Accuracy per model", note="no medlc tasks in these results")]
+    rows = board.variants[primary_variant(board, variant)]
+    figures = [bars(rows, out), ratio_curve(rows, out), volume_curve(rows, out), gain_vs_closed(rows, out)]
+    figures += [heatmap(row, out) for row in rows]
+    return figures
