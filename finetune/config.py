@@ -11,6 +11,7 @@ with `lm_eval --output_path` and `accelerate launch`; run medlc from the reposit
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ import yaml
 
 Role = Literal["general", "medical"]
 SourceFormat = Literal["alpaca", "messages", "sharegpt", "csv"]
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(ValueError):
@@ -206,6 +210,10 @@ def _convert(tp: Any, value: Any, key: str, file: str) -> Any:
             raise fail()
         return value
     if tp is float:
+        # PyYAML (YAML 1.1) reads `1e-4` as a string; it is too common a way to write a
+        # learning rate to refuse.
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail()
         return float(value)

@@ -27,7 +27,7 @@ import datasets
 import numpy as np
 
 from finetune.config import DataConfig, FinetuneConfig
-from finetune.data import LoadedSource, load_source
+from finetune.data import LoadedSource, load_source, quiet_datasets
 from medlc.provenance import sha256_text
 
 MANIFEST_NAME = "mixture_manifest.json"
@@ -160,16 +160,18 @@ def _tagged(source: LoadedSource, rows: list[int]) -> datasets.Dataset:
 
 def build_mixture(data: DataConfig, seed: int) -> Mixture:
     """Load every source and draw the exact training and eval mixtures."""
-    sources = [load_source(s) for s in data.sources]
-    plan = plan_mixture(data, {s.config.name: s.available for s in sources})
-    train_parts, eval_parts = [], []
-    by_name = {d.name: d for d in plan.draws}
-    for source in sources:
-        draw = by_name[source.config.name]
-        train_rows, eval_rows = draw_indices(draw, seed)
-        train_parts.append(_tagged(source, train_rows))
-        eval_parts.append(_tagged(source, eval_rows))
-    return Mixture(plan, datasets.concatenate_datasets(train_parts), datasets.concatenate_datasets(eval_parts), sources)
+    with quiet_datasets():
+        sources = [load_source(s) for s in data.sources]
+        plan = plan_mixture(data, {s.config.name: s.available for s in sources})
+        train_parts, eval_parts = [], []
+        by_name = {d.name: d for d in plan.draws}
+        for source in sources:
+            train_rows, eval_rows = draw_indices(by_name[source.config.name], seed)
+            train_parts.append(_tagged(source, train_rows))
+            eval_parts.append(_tagged(source, eval_rows))
+        train = datasets.concatenate_datasets(train_parts)
+        held_out = datasets.concatenate_datasets(eval_parts)
+    return Mixture(plan, train, held_out, sources)
 
 
 def ids_sha256(ids: list[str]) -> str:

@@ -171,8 +171,7 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
         return collate([[pool[i] for i in row] for row in micro], pad_id, packed, flatten)
 
     def forward_loss(batch: Batch, num_items: torch.Tensor) -> torch.Tensor:
-        tensors = {k: v.to(device) for k, v in batch.tensors.items()}
-        return model(**tensors, num_items_in_batch=num_items).loss
+        return batch_loss(model, batch, num_items, device)
 
     started, session_tokens, padded, real = time.perf_counter(), 0, 0, 0
     train_loss = eval_loss = None
@@ -266,6 +265,14 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
         write_json_atomic(out / RESULT_NAME, asdict(result))
     accelerator.end_training()
     return result
+
+
+def batch_loss(model: Any, batch: Batch, num_items: torch.Tensor, device: Any = None) -> torch.Tensor:
+    """Summed token cross-entropy of a micro-batch divided by `num_items` (the step's tokens)."""
+    tensors = {k: v.to(device) if device is not None else v for k, v in batch.tensors.items()}
+    # use_cache=False matters beyond memory: with a KV cache present transformers does not
+    # derive the packed block-diagonal mask from position_ids, and attention would leak.
+    return model(**tensors, num_items_in_batch=num_items, use_cache=False).loss
 
 
 def _rows(lengths: list[int], max_length: int, packed: bool) -> tuple[tuple[int, ...], ...]:

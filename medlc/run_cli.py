@@ -6,10 +6,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
+
+
+def _user_errors(func):
+    """Bad configs and results folders end in one clear line and exit code 2, not a traceback."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from medlc.runner.config import ConfigError
+        from reports.collect import ResultsError
+
+        try:
+            return func(args)
+        except (ConfigError, ResultsError, FileNotFoundError) as err:
+            console.print(f"[bold red]medlc {args.command}:[/] {err}", markup=True, highlight=False)
+            return 2
+
+    return wrapper
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,25 +34,45 @@ def _run(args: argparse.Namespace) -> int:
     from medlc.runner.run import parse_shard, run
 
     config = load_config(args.config or packaged_config("default"), args.set)
-    summary = run(config, args.results, shard=parse_shard(args.shard), console=console)
-    console.print(
+    out = Console()
+    summary = run(config, args.results, shard=parse_shard(args.shard), console=out)
+    out.print(
         f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
         f"in {summary.wall_seconds:.0f} s -> {summary.results_dir}"
     )
+    out.print(f"run log: {summary.log_path} ({summary.warnings} warning(s))")
     if args.report:
         return _report_to(args.results, args.report, None)
     return 0
 
 
+# Terminal headers, shortened so the table fits a normal terminal.
+SHORT = {"general fraction": "gf", "volume": "n", "counterfactual": "cf", "over-length": "over"}
+
+
 def _summary_table(board) -> Table:
+    """The leaderboard's first variant, each cell as value over its 95% interval."""
     from reports.leaderboard import cells, columns
 
     variant = next(iter(board.variants))
-    table = Table(title=f"medlc leaderboard ({variant} variant, 95% CI)")
+    table = Table(title=f"medlc leaderboard ({variant} variant; value over 95% CI)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for name in columns(board, variant):
-        table.add_column(name, justify="left" if name in ("model", "kind") else "right")
+        table.add_column(SHORT.get(name, name), justify="left" if name in ("model", "kind") else "right",
+                         overflow="fold")
     for row in board.variants[variant]:
-        table.add_row(*cells(row, board.buckets[variant]))
+        texts = cells(row, board.buckets[variant])
+        table.add_row(*(_two_lines(t) for t in texts))
+    return table
+
+
+def _two_lines(text: str) -> str:
+    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88'."""
+    value, sep, interval = text.partition(" [")
+    if not sep:
+        return text
+    low, high = interval.rstrip("]").split(", ")
+    return f"{value}\n[dim]{low}..{high}[/]"
     return table
 
 
@@ -109,14 +146,14 @@ def register(subparsers) -> None:
     p.add_argument("--report", metavar="DIR", help="also write the report to DIR when done")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_user_errors(_run))
 
     p = subparsers.add_parser("report", help="leaderboard (md, json, html) and figures from a results dir")
     p.add_argument("results_dir")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--variant", choices=["letter", "cloze", "gen"], help="variant for the figures")
     p.add_argument("--bootstrap-iters", type=int, default=None, help="bootstrap draws (default 2000)")
-    p.set_defaults(func=_report)
+    p.set_defaults(func=_user_errors(_report))
 
     p = subparsers.add_parser("check", help="regression gate: exit 1 if the candidate is significantly worse")
     p.add_argument("--baseline", required=True, help="results dir of the baseline")
@@ -130,4 +167,4 @@ def register(subparsers) -> None:
     p.add_argument("--mid-p", action="store_true", help="McNemar mid-p instead of the exact test")
     p.add_argument("--correction", choices=["holm", "none"], default="holm",
                    help="multiple-testing correction over gated tasks (default holm)")
-    p.set_defaults(func=_check)
+    p.set_defaults(func=_user_errors(_check))

@@ -51,6 +51,7 @@ class ItemScore:
     format_ok: float | None = None
     shortened: bool | None = None
     flagged: bool | None = None
+    unchecked: bool | None = None
 
 
 @dataclass
@@ -152,6 +153,7 @@ def item_scores(rows: list[dict[str, Any]], metric: str, where: Path) -> list[It
                 format_ok=None if row.get("format_compliance") is None else float(row["format_compliance"]),
                 shortened=_flag(row.get("book_shortened")),
                 flagged=_flag(row.get("overlength_flagged")),
+                unchecked=_flag(row.get("overlength_unchecked")),
             )
         )
     return items

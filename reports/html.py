@@ -6,6 +6,7 @@ import base64
 import html
 from pathlib import Path
 
+from reports import leaderboard
 from reports.leaderboard import Leaderboard, Row, cells, columns
 from reports.plots import Figure
 
@@ -16,7 +17,9 @@ th,td{border:1px solid #d0d0d7;padding:.3rem .5rem;text-align:right;white-space:
 th{background:#f2f2f6;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"} th[aria-sort=descending]::after{content:" \\25BC"}
 td:first-child,td:nth-child(2),th:first-child{text-align:left}
-.ci{color:#6e6e73;font-size:.75rem}
+.ci{color:#6e6e73;font-size:.72rem;display:block}
+.scroll{overflow-x:auto}
+details pre{background:#f7f7f9;padding:.75rem;font-size:.8rem;white-space:pre-wrap}
 .warn{background:#fff4e5;border-left:4px solid #f29900;padding:.5rem 1rem}
 figure{display:inline-block;margin:.5rem;vertical-align:top}
 figure img{max-width:640px;border:1px solid #e5e5ea}
@@ -57,21 +60,28 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
                "" if row.over_length is None else str(row.over_length)])
 
 
-def _cell(text: str, sort_value: str) -> str:
-    # "0.625 [0.51, 0.74]" shows the interval smaller and grey.
+def _cell(text: str, sort_value: str, sources: list[str]) -> str:
+    # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; hovering
+    # a cell names the result folders it was computed from.
     value, _, interval = text.partition(" [")
-    body = html.escape(value) + (f' <span class="ci">[{html.escape(interval)}</span>' if interval else "")
-    return f'<td data-v="{html.escape(sort_value)}">{body}</td>'
+    body = html.escape(value) + (f'<span class="ci">[{html.escape(interval)}</span>' if interval else "")
+    title = f' title="{html.escape(chr(10).join(sources))}"' if sources else ""
+    return f'<td data-v="{html.escape(sort_value)}"{title}>{body}</td>'
 
 
 def _table(board: Leaderboard, variant: str) -> str:
     buckets = board.buckets[variant]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns(board, variant))
+    labels = columns(board, variant)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in labels)
     body = "".join(
-        "<tr>" + "".join(_cell(t, s) for t, s in zip(cells(row, buckets), _sort_values(row, buckets))) + "</tr>"
+        "<tr>"
+        + "".join(_cell(t, s, row.sources.get(label, []))
+                  for t, s, label in zip(cells(row, buckets), _sort_values(row, buckets), labels))
+        + "</tr>"
         for row in board.variants[variant]
     )
-    return f'<table class="sortable" id="table-{variant}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<div class="scroll"><table class="sortable" id="table-{variant}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def _figure(fig: Figure) -> str:
@@ -107,6 +117,8 @@ def render(board: Leaderboard, figures: list[Figure]) -> str:
     for variant in board.variants:
         parts.append(f"<h2>{html.escape(variant)} variant</h2>")
         parts.append(_table(board, variant))
+    parts.append("<details><summary>How each number is computed</summary>"
+                 f"<pre>{html.escape(leaderboard.__doc__ or '')}</pre></details>")
     if board.other:
         rows = "".join(
             f"<tr><td>{html.escape(o.model)}</td><td>{html.escape(o.task)}</td><td>{html.escape(o.metric)}</td>"

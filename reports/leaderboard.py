@@ -45,6 +45,9 @@ class Row:
     format_compliance: Estimate | None = None
     shortened: int | None = None
     flagged: int | None = None
+    unchecked: int | None = None  # items whose length could not be checked (no model window)
+    # column -> the pair folders its number was computed from (leaderboard cell -> results)
+    sources: dict[str, list[str]] = field(default_factory=dict)
     # bucket -> depth -> (accuracy, items): the lost-in-the-middle grid
     depth_grid: dict[str, dict[float, tuple[float, int]]] = field(default_factory=dict)
 
@@ -126,7 +129,12 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
         row.format_compliance = mean_ci([i.format_ok for i in compliance],
                                         [i.item_id for i in compliance], iters, seed)
     row.shortened, row.flagged = _count(runs, "shortened"), _count(runs, "flagged")
+    row.unchecked = _count(runs, "unchecked")
     row.depth_grid = _depth_grid(opened)
+    paths = lambda group: [str(r.path) for r in group]  # noqa: E731
+    row.sources = {"closed": paths(closed), "open": paths(opened), "gain": paths(closed + opened),
+                   "counterfactual": paths(opened), "format": paths(gen_runs), "over-length": paths(runs)}
+    row.sources.update({f"open {r.bucket or r.task}": [str(r.path)] for r in opened})
     return row
 
 
@@ -202,6 +210,11 @@ def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_S
         for task, hashes in prov["data_hash_by_task"].items()
         if len(hashes) > 1
     ]
+    warnings += [
+        f"{row.model} ({variant}): {row.unchecked} item(s) could not be length-checked against the "
+        "model's window (overlength_unchecked); an over-long prompt may have been cut by the backend"
+        for variant, rows in variants.items() for row in rows if row.unchecked
+    ]
     return Leaderboard(variants, buckets, other, prov, warnings, {"iters": iters, "seed": seed, "level": 0.95})
 
 
@@ -227,6 +240,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                     "counterfactual_closed": _est(r.counterfactual_closed),
                     "format_compliance": _est(r.format_compliance),
                     "over_length": r.over_length, "shortened": r.shortened, "flagged": r.flagged,
+                    "unchecked": r.unchecked, "sources": r.sources,
                     "depth_grid": {b: {str(d): {"acc": a, "n": k} for d, (a, k) in cells.items()}
                                    for b, cells in r.depth_grid.items()},
                 }

@@ -63,7 +63,7 @@ def bars(rows: list[Row], out: Path) -> Figure:
     ax.set_xticks(list(xs), [r.model for r in rows], rotation=30, ha="right")
     ax.set_ylabel(f"accuracy ({rows[0].metric})")
     ax.set_ylim(0, 1)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title("Accuracy per model (95% bootstrap CI)")
     return _save(fig, out, "bars", "Accuracy per model")
 
@@ -88,12 +88,16 @@ def _curves(rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, 
         if any(closed):
             values, _ = _err(closed)
             ax.plot(xs, values, linestyle="--", marker="x", color=color, alpha=0.7, label=f"{line_attr}={key:g} closed")
+    # The base and medical models are the reference levels the mixtures move between.
+    for j, ref in enumerate(r for r in rows if r.general_fraction is None and r.open_overall):
+        ax.axhline(ref.open_overall.value, linestyle=":", color=f"C{(len(lines) + j) % 10}",
+                   label=f"{ref.model} ({ref.kind}) open")
     if x_attr == "n" and len({getattr(r, "n") for r in mixed}) > 2 and min(r.n for r in mixed) > 0:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"accuracy ({mixed[0].metric})")
     ax.set_ylim(0, 1)
-    ax.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title(title)
     return _save(fig, out, name, title)
 

@@ -27,15 +27,20 @@ def evaluate(
     model: Any,
     model_args: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    model_args_in_metadata: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """lm_eval.simple_evaluate on the fixture exam, with the task metadata the `lm_eval`
-    CLI would build (parsed --model_args merged with --metadata)."""
+    CLI would build (parsed --model_args merged with --metadata). With
+    `model_args_in_metadata=False` the tasks are not told the model, as when a caller
+    hands simple_evaluate its own TaskManager."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    merged = dict(model_args or {}) | {"exam_dir": str(FIXTURE_EXAM)} | dict(metadata or {})
-    manager = TaskManager(include_path=str(TASKS_DIR), metadata=merged)
+    told = dict(model_args or {}) if model_args_in_metadata else {}
+    merged = told | {"exam_dir": str(FIXTURE_EXAM)} | dict(metadata or {})
+    # include_defaults=False: indexing lm-eval's own thousands of tasks costs seconds a run.
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=merged)
     kwargs.setdefault("bootstrap_iters", 0)
     return lm_eval.simple_evaluate(
         model=model, model_args=model_args, tasks=tasks, task_manager=manager, **kwargs

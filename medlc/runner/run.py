@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -58,9 +59,11 @@ class Plan:
 class RunSummary:
     results_dir: Path
     shard: tuple[int, int]
+    log_path: Path | None = None
     scored: list[PairKey] = field(default_factory=list)
     skipped: list[PairKey] = field(default_factory=list)
     wall_seconds: float = 0.0
+    warnings: int = 0  # warnings in the run log
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -68,9 +71,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard expects i/N such as 0/4, got {text!r}") from None
+        raise ConfigError(f"--shard expects i/N such as 0/4, got {text!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard expects 0 <= i < N, got {text!r}")
+        raise ConfigError(f"--shard expects 0 <= i < N, got {text!r}")
     return index, count
 
 
@@ -87,11 +90,17 @@ def medlc_tasks_dir() -> Path:
     return Path(medlc_tasks.__file__).parent
 
 
-def default_exam_dir() -> Path:
-    """The exam the medlc tasks read when no `exam_dir` is given ($MEDLC_EXAM_DIR or bundled)."""
+def resolve_exam(config: HarnessConfig) -> Path:
+    """The exam the medlc tasks will read: settings.exam_dir, else $MEDLC_EXAM_DIR, else
+    the bundled exam (built into the cache on first use). Passed to the tasks explicitly,
+    so the data hash in the results path is the hash of what was read."""
     from medlc_tasks.exam.bundled import resolve_exam_dir
+    from medlc_tasks.exam.store import ExamDirError
 
-    return Path(resolve_exam_dir(None))
+    try:
+        return Path(resolve_exam_dir(config.settings.exam_dir))
+    except ExamDirError as err:
+        raise ConfigError(f"{config.path}: settings.exam_dir: {err}") from err
 
 
 def task_manager(config: HarnessConfig, metadata: dict[str, Any], with_stock: bool):
@@ -135,8 +144,7 @@ def _task_facts(index: dict[str, Any], name: str, exam_hash: str) -> tuple[str, 
 
 def plan_run(config: HarnessConfig) -> Plan:
     """Resolve the roster, expand task groups, and key every pair; loads no model."""
-    settings = config.settings
-    exam_dir = Path(settings.exam_dir).expanduser() if settings.exam_dir else default_exam_dir()
+    exam_dir = resolve_exam(config)
     try:
         exam_hash = fp.exam_data_hash(exam_dir)
     except FileNotFoundError as err:
@@ -300,13 +308,26 @@ def run(
     console: Console | None = None,
     after_pair: Callable[[PairKey], None] | None = None,
 ) -> RunSummary:
-    """Score this shard's pending pairs into `results_dir`; returns what was done."""
-    console = console or Console(stderr=True)
+    """Score this shard's pending pairs into `results_dir`; returns what was done.
+
+    `after_pair` is called after each pair is safely on disk (tests use it to stop a run).
+    """
+    # Bound to the real stdout now: library chatter on stderr goes to the run log below.
+    console = console or Console(file=sys.stdout)
     started = time.time()
-    store = ResultStore(results_dir)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = Path(results_dir) / "logs" / f"run-{stamp}-shard{shard[0]}of{shard[1]}-{os.getpid()}.log"
+    summary = RunSummary(Path(results_dir), shard, log_path=log_path)
+    with _LogCapture(log_path) as capture:
+        _run_pairs(config, ResultStore(results_dir), shard, console, after_pair, summary)
+    summary.warnings = capture.warnings
+    summary.wall_seconds = time.time() - started
+    return summary
+
+
+def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -> None:
     plan = plan_run(config)
     mine = shard_pairs(plan.pairs, *shard)
-    summary = RunSummary(Path(results_dir), shard)
     pending = [p for p in mine if not store.is_done(p.key)]
     summary.skipped = [p.key for p in mine if store.is_done(p.key)]
     _check_requirements(list({p.model.fingerprint: p.model for p in pending}.values()), config)
@@ -341,5 +362,3 @@ def run(
             gc.collect()
             _free_accelerator()
         progress.update(bar, description="done")
-    summary.wall_seconds = time.time() - started
-    return summary

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, ExamItem
-from medlc_tasks.exam.support import ItemFacts, SupportRules, is_near_duplicate, other_option_supported
+from medlc_tasks.exam.support import SupportRules, facts_of, is_near_duplicate, other_option_supported
 from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence_spans
 
 SEP = len(PASSAGE_SEPARATOR)
@@ -126,7 +126,7 @@ def rank_candidates(
     Pools beyond max_ranked passages (a whole CMExam) are sampled first, so ranking stays
     linear in the number of items.
     """
-    facts = ItemFacts.of(item.question, item.options, item.answer, item.anchors)
+    facts = facts_of(item)
     gold_trigrams = char_ngrams(item.evidence, 3)
     probe = char_ngrams(item.question + "".join(item.options.values()), 2)
     indices = list(range(len(pool)))
@@ -165,7 +165,11 @@ def assemble_book(
     tolerance: float,
     rng: random.Random,
 ) -> Book:
-    """Fill to target_chars (+-tolerance) with the best candidates, then place the gold at depth."""
+    """Fill to target_chars (+-tolerance) with the best candidates, then place the gold at depth.
+
+    Whole passages are taken in rank order while they fit under the target; one more piece
+    (a later passage, whole or cut at a sentence end) then closes the gap to the target.
+    """
     low, high = target_chars * (1 - tolerance), target_chars * (1 + tolerance)
     gold = item.evidence
     total = len(gold)
@@ -179,15 +183,19 @@ def assemble_book(
         chosen.append((passage.text, passage.source))
         total += SEP + len(passage.text)
         position += 1
-    if total < low:
-        filler = _trimmed_filler(pool, order[position:], low - total - SEP, high - total - SEP, target_chars - total - SEP)
-        if filler is None:
-            raise BookError(
-                f"item {item.id!r}: cannot fill a {target_chars}-character book within "
-                f"+-{tolerance:.0%} from {len(order)} eligible passages; add reference files or drop the bucket"
-            )
+    # Closing the gap is worth a piece only when it lands nearer the target than we are now.
+    gap = target_chars - total if total >= low else float("inf")
+    filler = _filler(
+        pool, order[position:], low - total - SEP, high - total - SEP, target_chars - total - SEP, gap
+    )
+    if filler is not None:
         chosen.append(filler)
         total += SEP + len(filler[0])
+    if total < low:
+        raise BookError(
+            f"item {item.id!r}: cannot fill a {target_chars}-character book within "
+            f"+-{tolerance:.0%} from {len(order)} eligible passages; add reference files or drop the bucket"
+        )
     rng.shuffle(chosen)
     gold_index = _gold_index([len(text) for text, _ in chosen], len(gold), total, depth)
     chosen.insert(gold_index, (gold, item.id))
@@ -195,22 +203,33 @@ def assemble_book(
     return Book([t for t, _ in chosen], [s for _, s in chosen], gold_index, offset)
 
 
-def _trimmed_filler(
-    pool: PassagePool, remaining: list[int], need_low: float, need_high: float, aim: float
+def _filler(
+    pool: PassagePool,
+    remaining: list[int],
+    need_low: float,
+    need_high: float,
+    aim: float,
+    current_gap: float,
+    max_tries: int = 64,
 ) -> tuple[str, str] | None:
-    """The first remaining passage that, whole or cut after a sentence, fits the gap."""
-    for index in remaining:
+    """The passage, whole or cut after a sentence, that brings the book nearest its target.
+
+    Only lengths inside [need_low, need_high] that miss `aim` by less than `current_gap`
+    count, and a piece has at least one whole sentence. The search stops at the first piece
+    within a few characters of `aim`.
+    """
+    best: tuple[str, str] | None = None
+    best_miss = current_gap
+    for index in remaining[:max_tries]:
         passage = pool.passages[index]
-        best = None
         for _, end in sentence_spans(passage.text):
-            prefix = passage.text[:end]
-            if need_low <= len(prefix) <= need_high and (best is None or abs(len(prefix) - aim) < abs(len(best) - aim)):
-                best = prefix
-            if len(prefix) > need_high:
+            if end > need_high:
                 break
-        if best is not None:
-            return best, passage.source
-    return None
+            if end >= need_low and abs(end - aim) < best_miss:
+                best, best_miss = (passage.text[:end], passage.source), abs(end - aim)
+        if best_miss <= 5:
+            break
+    return best
 
 
 def _gold_index(lengths: list[int], gold_chars: int, total: int, depth: float) -> int:

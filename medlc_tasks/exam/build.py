@@ -10,21 +10,30 @@ source order with sorted JSON keys; the manifest holds no timestamps or absolute
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medlc.provenance import sha256_file
-from medlc_tasks.exam.book import BookError, Candidates, Passage, PassagePool, assemble_book, chunk_reference, rank_candidates
+from medlc_tasks.exam.book import (
+    Book,
+    BookError,
+    Candidates,
+    Passage,
+    PassagePool,
+    assemble_book,
+    chunk_reference,
+    rank_candidates,
+)
 from medlc_tasks.exam.leaks import scrub_leaks
 from medlc_tasks.exam.loaders import Drop, LoadResult, load_items
 from medlc_tasks.exam.manifest import compose_manifest, write_exam_files
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, DEPTHS, BuiltRecord, ExamItem
 from medlc_tasks.exam.store import CLOSED_BUCKET, write_exam_atomically
-from medlc_tasks.exam.support import ItemFacts, SupportRules, mentions_item, missing_key_options
+from medlc_tasks.exam.support import SupportRules, facts_of, mentions_item, missing_key_options
 from medlc_tasks.exam.textnorm import SourceError, char_ngrams, coverage, normalize, read_text
 
 BUILDER_VERSION = "1.0.0"
@@ -67,6 +76,9 @@ class PreparedItem:
     item: ExamItem
     leaks: list[str]
     evidence_from: str  # "explanation" or the reference passage ("ref:<file>#<n>")
+    # Passages refused as this item's distractors while ranking (filled in by ranking).
+    refused_conflicting: int = 0
+    refused_near_duplicates: int = 0
 
 
 def as_spec(source: SourceSpec | str | Path) -> SourceSpec:
@@ -81,8 +93,13 @@ def build_exam(
     reference_files: Iterable[str | Path] = (),
     options: BuildOptions | None = None,
     progress: Progress | None = None,
+    replace: bool = True,
 ) -> dict[str, Any]:
-    """Build a complete exam into out_dir (atomically) and return its manifest."""
+    """Build a complete exam into out_dir (atomically) and return its manifest.
+
+    An existing exam at out_dir is replaced; with replace=False it is kept instead (the
+    cache case, where another process may have finished the same build first).
+    """
     options = options or BuildOptions()
     specs = [as_spec(source) for source in sources]
     if not specs:
@@ -92,47 +109,19 @@ def build_exam(
     notify = progress or (lambda stage, done, total: None)
     max_evidence = options.max_evidence_chars or min(buckets.values()) // 2
 
-    loads = [load_items(s.path, s.format, s.mapping, s.encoding, options.strict, options.drop_multi_answer) for s in specs]
+    loads = [
+        load_items(s.path, s.format, s.mapping, s.encoding, options.strict, options.drop_multi_answer)
+        for s in specs
+    ]
     items, drops = _merge(loads, options.strict)
     references, reference_info = _read_references(reference_files, options)
     prepared = _prepare_evidence(items, references, options, max_evidence, drops)
-    pool = PassagePool([Passage(p.item.evidence, p.item.id, p.item.department) for p in prepared] + references)
+    pool = PassagePool(
+        [Passage(p.item.evidence, p.item.id, p.item.department) for p in prepared] + references
+    )
 
-    largest = max(buckets.values())
-    candidates: dict[str, Candidates] = {}
-    kept: list[PreparedItem] = []
-    for done, entry in enumerate(prepared, start=1):
-        item = entry.item
-        rng = random.Random(f"{seed}:rank:{item.id}")
-        needed = int(largest * (1 + options.length_tolerance)) + options.reference_max_chars
-        ranked = rank_candidates(item, pool, options.rules, rng, needed, options.max_ranked)
-        notify("ranking distractors", done, len(prepared))
-        if len(item.evidence) + ranked.eligible_chars < largest * (1 - options.length_tolerance):
-            message = (
-                f"the pool offers only {ranked.eligible_chars} characters of usable distractors "
-                f"({ranked.conflicting} back another option, {ranked.near_duplicates} copy the gold); "
-                f"the {largest}-character bucket needs more: add --reference files or drop the bucket"
-            )
-            _reject(drops, item, "book_unfillable", message, options.strict)
-            continue
-        candidates[item.id] = ranked
-        kept.append(entry)
-
-    depth_slots = _depth_slots([entry.item for entry in kept], seed)
-    records: dict[str, list[BuiltRecord]] = {CLOSED_BUCKET: [_record(e.item, CLOSED_BUCKET, 0, -1.0, None) for e in kept]}
-    for bucket_number, (bucket, target) in enumerate(buckets.items()):
-        rows = []
-        for entry in kept:
-            item = entry.item
-            depth = DEPTHS[(depth_slots[item.id] + bucket_number) % len(DEPTHS)]
-            rng = random.Random(f"{seed}:book:{bucket}:{item.id}")
-            try:
-                book = assemble_book(item, pool, candidates[item.id], target, depth, options.length_tolerance, rng)
-            except BookError as err:
-                raise BookError(f"bucket {bucket}: {err}") from None
-            rows.append(_record(item, bucket, target, depth, book))
-        records[bucket] = rows
-        notify(f"assembling {bucket} books", bucket_number + 1, len(buckets))
+    kept, candidates = _rank_distractors(prepared, pool, buckets, seed, options, drops, notify)
+    records = _assemble_books(kept, candidates, pool, buckets, seed, options, notify)
 
     config = {**asdict(options), "buckets": dict(buckets), "seed": seed, "max_evidence_chars": max_evidence}
     manifest = compose_manifest(
@@ -145,8 +134,72 @@ def build_exam(
         records=records,
         pool_repeats_removed=pool.repeats_removed,
     )
-    write_exam_atomically(out_dir, lambda staging: write_exam_files(staging, records, manifest))
+    write_exam_atomically(out_dir, lambda staging: write_exam_files(staging, records, manifest), replace)
     return manifest
+
+
+def _rank_distractors(
+    prepared: list[PreparedItem],
+    pool: PassagePool,
+    buckets: dict[str, int],
+    seed: int,
+    options: BuildOptions,
+    drops: list[Drop],
+    notify: Progress,
+) -> tuple[list[PreparedItem], dict[str, Candidates]]:
+    """Rank the pool once per item; an item the pool cannot fill to the largest bucket goes."""
+    largest = max(buckets.values())
+    # Enough for the largest book, plus one reference passage of slack for the last filler.
+    needed = int(largest * (1 + options.length_tolerance)) + options.reference_max_chars
+    kept, candidates = [], {}
+    for done, entry in enumerate(prepared, start=1):
+        item = entry.item
+        # A string seed goes through SHA-512, so it is the same on every run and platform.
+        rng = random.Random(f"{seed}:rank:{item.id}")
+        ranked = rank_candidates(item, pool, options.rules, rng, needed, options.max_ranked)
+        notify("ranking distractors", done, len(prepared))
+        if len(item.evidence) + ranked.eligible_chars < largest * (1 - options.length_tolerance):
+            message = (
+                f"the pool offers only {ranked.eligible_chars} characters of usable distractors "
+                f"({ranked.conflicting} back another option, {ranked.near_duplicates} copy the gold); "
+                f"the {largest}-character bucket needs more: add --reference files or drop the bucket"
+            )
+            _reject(drops, item, "book_unfillable", message, options.strict)
+            continue
+        candidates[item.id] = ranked
+        entry.refused_conflicting, entry.refused_near_duplicates = ranked.conflicting, ranked.near_duplicates
+        kept.append(entry)
+    return kept, candidates
+
+
+def _assemble_books(
+    kept: list[PreparedItem],
+    candidates: dict[str, Candidates],
+    pool: PassagePool,
+    buckets: dict[str, int],
+    seed: int,
+    options: BuildOptions,
+    notify: Progress,
+) -> dict[str, list[BuiltRecord]]:
+    """The closed-book records, then one record per item for each bucket, in item order."""
+    depth_slots = _depth_slots([entry.item for entry in kept], seed)
+    records = {CLOSED_BUCKET: [_record(entry.item, CLOSED_BUCKET, 0, -1.0, None) for entry in kept]}
+    for bucket_number, (bucket, target) in enumerate(buckets.items()):
+        rows = []
+        for entry in kept:
+            item = entry.item
+            depth = DEPTHS[(depth_slots[item.id] + bucket_number) % len(DEPTHS)]
+            rng = random.Random(f"{seed}:book:{bucket}:{item.id}")
+            try:
+                book = assemble_book(
+                    item, pool, candidates[item.id], target, depth, options.length_tolerance, rng
+                )
+            except BookError as err:
+                raise BookError(f"bucket {bucket}: {err}") from None
+            rows.append(_record(item, bucket, target, depth, book))
+        records[bucket] = rows
+        notify(f"assembling {bucket} books", bucket_number + 1, len(buckets))
+    return records
 
 
 def _merge(loads: list[LoadResult], strict: bool) -> tuple[list[ExamItem], list[Drop]]:
@@ -161,14 +214,24 @@ def _merge(loads: list[LoadResult], strict: bool) -> tuple[list[ExamItem], list[
                 message = f"duplicate id {item.id!r} (first in {earlier.source} row {earlier.source_row})"
                 if strict:
                     raise SourceError(item.source, f"row {item.source_row}", message)
-                drops.append(Drop(item.source, item.source_row, item.id, "duplicate_id", f"row {item.source_row}: {message}"))
+                drops.append(
+                    Drop(
+                        item.source,
+                        item.source_row,
+                        item.id,
+                        "duplicate_id",
+                        f"row {item.source_row}: {message}",
+                    )
+                )
                 continue
             first[item.id] = item
             items.append(item)
     return items, drops
 
 
-def _read_references(files: Iterable[str | Path], options: BuildOptions) -> tuple[list[Passage], list[dict[str, Any]]]:
+def _read_references(
+    files: Iterable[str | Path], options: BuildOptions
+) -> tuple[list[Passage], list[dict[str, Any]]]:
     """Reference files as scrubbed passages, plus what the manifest says about each file."""
     passages: list[Passage] = []
     info = []
@@ -176,7 +239,9 @@ def _read_references(files: Iterable[str | Path], options: BuildOptions) -> tupl
         if not path.is_file():
             raise SourceError(str(path), "file", "no such reference file")
         decoded = read_text(path, options.reference_encoding, options.strict)
-        chunks = chunk_reference(normalize(decoded.text), path.name, options.reference_min_chars, options.reference_max_chars)
+        chunks = chunk_reference(
+            normalize(decoded.text), path.name, options.reference_min_chars, options.reference_max_chars
+        )
         undecodable = [c for c in chunks if "\ufffd" in c.text]
         leaks = 0
         for chunk in chunks:
@@ -185,7 +250,7 @@ def _read_references(files: Iterable[str | Path], options: BuildOptions) -> tupl
             scrubbed = scrub_leaks(chunk.text)
             leaks += scrubbed.count
             if scrubbed.text:
-                passages.append(replace(chunk, text=scrubbed.text))
+                passages.append(dataclasses.replace(chunk, text=scrubbed.text))
         info.append({
             "name": path.name, "sha256": sha256_file(path), "encoding": decoded.encoding,
             "passages": len(chunks) - len(undecodable), "passages_dropped_undecodable": len(undecodable),
@@ -195,7 +260,11 @@ def _read_references(files: Iterable[str | Path], options: BuildOptions) -> tupl
 
 
 def _prepare_evidence(
-    items: list[ExamItem], references: list[Passage], options: BuildOptions, max_evidence: int, drops: list[Drop]
+    items: list[ExamItem],
+    references: list[Passage],
+    options: BuildOptions,
+    max_evidence: int,
+    drops: list[Drop],
 ) -> list[PreparedItem]:
     """Scrub each item's evidence, or find it in a reference; drop (counted) what cannot work."""
     prepared = []
@@ -206,24 +275,33 @@ def _prepare_evidence(
         if not item.evidence:
             found = _reference_evidence(item, references, options)
             if found is None:
-                drops.append(_drop(item, "no_evidence", "no explanation, and no reference passage holds the keyed option(s)"))
+                drops.append(
+                    _drop(
+                        item,
+                        "no_evidence",
+                        "no explanation, and no reference passage holds the keyed option(s)",
+                    )
+                )
                 continue
             evidence, evidence_from = found.text, found.source
         if len(evidence) < options.min_evidence_chars:
-            reason = f"evidence is {len(evidence)} characters after scrubbing answer leaks; needs at least {options.min_evidence_chars}"
+            needed = options.min_evidence_chars
+            reason = f"evidence is {len(evidence)} characters after scrubbing answer leaks; needs {needed}"
             drops.append(_drop(item, "evidence_too_short", reason))
             continue
         if len(evidence) > max_evidence:
-            reason = f"evidence is {len(evidence)} characters; the limit is {max_evidence} (half the smallest bucket)"
+            reason = f"evidence is {len(evidence)} characters; the limit is {max_evidence}"
             drops.append(_drop(item, "evidence_too_long", reason))
             continue
-        prepared.append(PreparedItem(replace(item, evidence=evidence), scrubbed.leaks, evidence_from))
+        prepared.append(
+            PreparedItem(dataclasses.replace(item, evidence=evidence), scrubbed.leaks, evidence_from)
+        )
     return prepared
 
 
 def _reference_evidence(item: ExamItem, references: list[Passage], options: BuildOptions) -> Passage | None:
-    facts = ItemFacts.of(item.question, item.options, item.answer, item.anchors)
-    rules = replace(options.rules, question_overlap=options.reference_evidence_overlap)
+    facts = facts_of(item)
+    rules = dataclasses.replace(options.rules, question_overlap=options.reference_evidence_overlap)
     best, best_score = None, 0.0
     for passage in references:
         if missing_key_options(passage.text, facts) or not mentions_item(passage.text, facts, rules):
@@ -258,7 +336,7 @@ def _depth_slots(items: list[ExamItem], seed: int) -> dict[str, int]:
     return {items[i].id: position % len(DEPTHS) for position, i in enumerate(dealt)}
 
 
-def _record(item: ExamItem, bucket: str, target: int, depth: float, book) -> BuiltRecord:
+def _record(item: ExamItem, bucket: str, target: int, depth: float, book: Book | None) -> BuiltRecord:
     choices = list(item.options)
     return BuiltRecord(
         id=item.id,

@@ -23,13 +23,13 @@ _NOT_AFTER_ALNUM = r"(?<![A-Za-z0-9])"
 _NOT_BEFORE_ALNUM = r"(?![A-Za-z0-9])"
 # After a letter named by an answer verb: the end, punctuation, or a word that continues an
 # answer phrase. Any other Chinese character means the letter starts a term ("选B超检查").
-_ANSWER_END = _NOT_BEFORE_ALNUM + r"(?=$|[^\u4e00-\u9fff]|项|选项|正确|错误|不正确|对|错|为|是|的|与|和|都|均)"
+_ANSWER_END = (
+    _NOT_BEFORE_ALNUM + r"(?=$|[^\u4e00-\u9fff]|项|选项|正确|错误|不正确|对|错|为|是|的|与|和|都|均)"
+)
 _OPEN = r"[(\[【]?\s*"
 _CLOSE = r"\s*[)\]】]?"
 # Where a bare verdict ("B正确", "D对") may start: a new line, punctuation, or a connective.
-_VERDICT_START = (
-    r"(?:^|(?<=[\s,;:。、(\[【])|(?<=故)|(?<=而)|(?<=即)|(?<=则)|(?<=所以)|(?<=因此)|(?<=其中))"
-)
+_VERDICT_START = r"(?:^|(?<=[\s,;:。、(\[【])|(?<=故)|(?<=而)|(?<=即)|(?<=则)|(?<=所以)|(?<=因此)|(?<=其中))"
 
 _PATTERNS = [
     # 故选B, 答案：B, 答案为B, 正确答案是B, 本题选D, 答案选ACE, 应选(C)
@@ -42,7 +42,8 @@ _PATTERNS = [
     rf"(?:正确|错误|最佳|最合适|最恰当)的?(?:选项|选择|答案|一项)?\s*(?:是|为|:)\s*{_OPEN}{_LETTERS}{_ANSWER_END}",
     # B正确, (B对), 其中D错误, C为正确答案 -- only where the letter starts a clause
     rf"{_VERDICT_START}\s*{_OPEN}{_LETTERS}{_CLOSE}\s*(?:说法)?"
-    r"(?:正确|错误|不正确|对|错|为正确答案|是正确答案|为答案|是答案|为最佳答案|为最佳选择|符合题意|不符合题意)",
+    # "对" must not start 对照/对比/对于/对称/对应: "B对照组" is a study arm, not a verdict.
+    r"(?:正确|错误|不正确|对(?![照比于称应])|错|为正确答案|是正确答案|为答案|是答案|为最佳答案|为最佳选择|符合题意|不符合题意)",
     # 排除A、B
     rf"排除\s*{_OPEN}{_LETTERS}{_ANSWER_END}",
     # English: "the answer is B", "Answer: (C)", "option D", "B is correct"
@@ -102,7 +103,9 @@ def scrub_leaks(text: str) -> Scrubbed:
             continue
         pieces.append(_scrub_sentence(text, sentence.start(), sentence.end(), spans))
     cleaned = re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip()
-    return Scrubbed(cleaned, leaks)
+    # Removing a clause can join two fragments into a new leak ("选" + "B"); scrub again.
+    again = scrub_leaks(cleaned) if _LEAK.search(cleaned) else None
+    return Scrubbed(again.text, leaks + again.leaks) if again else Scrubbed(cleaned, leaks)
 
 
 def _scrub_sentence(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from medlc.provenance import sha256_file
 from medlc_tasks.exam.records import Row, container_of, csv_header, iter_rows
 from medlc_tasks.exam.schema import LETTERS, ExamItem
+from medlc_tasks.exam.support import OPTION_ALIASES
 from medlc_tasks.exam.textnorm import SourceError, decode_bytes, normalize
 
 FORMATS = ("auto", "medlc", "cmexam", "medqa", "mapped")
@@ -71,7 +72,7 @@ class LoadResult:
     sha256: str
     format: str
     encoding: str
-    mapping: dict[str, str] | None
+    mapping: dict[str, str] | None  # field -> column(s) read; None for the native medlc format
     rows_read: int = 0
     undecodable_bytes: int = 0
     items: list[ExamItem] = field(default_factory=list)
@@ -98,7 +99,9 @@ def parse_mapping(spec: str) -> dict[str, str]:
         if not sep or not column:
             raise SourceError("--map", repr(part), "expected field=column")
         if key not in MAPPABLE_FIELDS:
-            raise SourceError("--map", repr(part), f"unknown field {key!r}; expected one of {MAPPABLE_FIELDS}")
+            raise SourceError(
+                "--map", repr(part), f"unknown field {key!r}; expected one of {MAPPABLE_FIELDS}"
+            )
         mapping[key] = column
     missing = [key for key in REQUIRED_MAPPED if key not in mapping]
     if missing:
@@ -121,47 +124,61 @@ def load_items(
     if not path.is_file():
         raise SourceError(str(path), "file", "no such file")
     decoded = decode_bytes(path.read_bytes(), path.name, encoding, strict)
-    text = decoded.text
-    container = container_of(path, text)
-    rows = list(iter_rows(path, text, container))
-    fmt = _detect_format(path, text, container, rows) if fmt == "auto" and mapping is None else fmt
-    if mapping is not None and fmt == "auto":
-        fmt = "mapped"
-    if fmt == "mapped":
-        if mapping is None:
-            raise SourceError(path.name, "format", "format 'mapped' needs a field mapping (--map question=...,options=...,answer=...)")
-        mapping = dict(mapping)
-        if container == "csv":
-            _check_columns(path, csv_header(path, text), mapping)
-    column_map = {"cmexam": CMEXAM_MAPPING, "medqa": MEDQA_MAPPING, "mapped": mapping}.get(fmt)
-    result = LoadResult(path.name, sha256_file(path), fmt, decoded.encoding, mapping, undecodable_bytes=decoded.undecodable_bytes)
+    container = container_of(path, decoded.text)
+    rows = list(iter_rows(path, decoded.text, container))
+    fmt, column_map = _resolve_format(path, decoded.text, container, rows, fmt, mapping)
+    # The manifest records the column mapping actually used, built-in ones included.
+    result = LoadResult(path.name, sha256_file(path), fmt, decoded.encoding, column_map)
+    result.undecodable_bytes = decoded.undecodable_bytes
     first_seen: dict[str, str] = {}
     for row in rows:
         result.rows_read += 1
         guess_id = f"{path.stem}-{row.number}"
         try:
-            if row.fields is None:
-                raise RowError("malformed_row", row.problem)
-            _reject_undecodable(row.fields)
-            if fmt == "medlc":
-                item = _medlc_item(row.fields)
-            else:
-                item = _mapped_item(row.fields, column_map, fmt, guess_id)
+            item = _parse_row(row, fmt, column_map, guess_id)
             if item.id in first_seen:
                 raise RowError("duplicate_id", f"duplicate id {item.id!r} (first at {first_seen[item.id]})")
             first_seen[item.id] = row.where
-            if drop_multi_answer and item.is_multi_answer:
-                result.drops.append(Drop(path.name, row.number, item.id, "multi_answer_filtered", f"{row.where}: multi-answer item {item.answer!r} filtered by request"))
-                continue
         except RowError as err:
             if strict:
                 raise SourceError(path.name, row.where, str(err)) from None
             item_id = str((row.fields or {}).get("id", "") or guess_id)
             result.drops.append(Drop(path.name, row.number, item_id, err.kind, f"{row.where}: {err}"))
             continue
+        if drop_multi_answer and item.is_multi_answer:
+            reason = f"{row.where}: multi-answer item {item.answer!r} filtered by request"
+            result.drops.append(Drop(path.name, row.number, item.id, "multi_answer_filtered", reason))
+            continue
         item.source, item.source_row = path.name, row.number
         result.items.append(item)
     return result
+
+
+def _resolve_format(
+    path: Path, text: str, container: str, rows: list[Row], fmt: str, mapping: dict[str, str] | None
+) -> tuple[str, dict[str, str] | None]:
+    """The format to read with and its column mapping (None for the native medlc format)."""
+    if mapping is not None and fmt not in ("auto", "mapped"):
+        raise SourceError(path.name, "format", f"a field mapping applies to format 'mapped', not {fmt!r}")
+    if fmt == "auto":
+        fmt = "mapped" if mapping is not None else _detect_format(path, text, container, rows)
+    if fmt == "mapped":
+        if mapping is None:
+            needed = "a field mapping (--map question=...,options=...,answer=...)"
+            raise SourceError(path.name, "format", f"format 'mapped' needs {needed}")
+        if container == "csv":
+            _check_columns(path, csv_header(path, text), mapping)
+        return fmt, dict(mapping)
+    return fmt, {"cmexam": CMEXAM_MAPPING, "medqa": MEDQA_MAPPING}.get(fmt)
+
+
+def _parse_row(row: Row, fmt: str, column_map: dict[str, str] | None, guess_id: str) -> ExamItem:
+    if row.fields is None:
+        raise RowError("malformed_row", row.problem)
+    _reject_undecodable(row.fields)
+    if column_map is None:
+        return _medlc_item(row.fields)
+    return _mapped_item(row.fields, column_map, fmt, guess_id)
 
 
 def _detect_format(path: Path, text: str, container: str, rows: list[Row]) -> str:
@@ -169,7 +186,11 @@ def _detect_format(path: Path, text: str, container: str, rows: list[Row]) -> st
         header = set(csv_header(path, text))
         if {"Question", "Options", "Answer"} <= header:
             return "cmexam"
-        raise SourceError(path.name, "line 1", f"cannot detect the format from columns {sorted(header)}; pass --format and --map")
+        raise SourceError(
+            path.name,
+            "line 1",
+            f"cannot detect the format from columns {sorted(header)}; pass --format and --map",
+        )
     first = next((row.fields for row in rows if row.fields is not None), None)
     if first is None:
         raise SourceError(path.name, "format", "no readable rows to detect the format from; pass --format")
@@ -177,14 +198,18 @@ def _detect_format(path: Path, text: str, container: str, rows: list[Row]) -> st
         return "medqa"
     if set(_REQUIRED_MEDLC) <= set(first):
         return "medlc"
-    raise SourceError(path.name, "format", f"cannot detect the format from keys {sorted(first)}; pass --format and --map")
+    raise SourceError(
+        path.name, "format", f"cannot detect the format from keys {sorted(first)}; pass --format and --map"
+    )
 
 
 def _check_columns(path: Path, header: list[str], mapping: dict[str, str]) -> None:
     for key, spec in mapping.items():
         for part in spec.split("+"):
             if not any(column in header for column in part.split("|")):
-                raise SourceError(path.name, "line 1", f"--map {key}={spec}: no column {part!r}; columns are {header}")
+                raise SourceError(
+                    path.name, "line 1", f"--map {key}={spec}: no column {part!r}; columns are {header}"
+                )
 
 
 def _reject_undecodable(fields: dict[str, Any]) -> None:
@@ -253,10 +278,15 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
     common = fields.get("common_knowledge_answer") or ""
     common = parse_answer(common, options) if common else ""
     if flags["contradicts_common_knowledge"] and (not common or common == answer):
-        raise RowError("malformed_row", "contradicts_common_knowledge needs a common_knowledge_answer that differs from the key")
+        raise RowError(
+            "malformed_row",
+            "contradicts_common_knowledge needs a common_knowledge_answer that differs from the key",
+        )
     meta = fields.get("meta", {})
     if not isinstance(meta, dict):
         raise RowError("malformed_row", "'meta' must be an object")
+    if OPTION_ALIASES in meta:
+        meta = {**meta, OPTION_ALIASES: _aliases(meta[OPTION_ALIASES], options)}
     return ExamItem(
         id=item_id,
         question=question,
@@ -271,6 +301,23 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
         anchors=[normalize(anchor) for anchor in anchors if normalize(anchor)],
         meta=meta,
     )
+
+
+def _aliases(aliases: Any, options: dict[str, str]) -> dict[str, list[str]]:
+    """meta.option_aliases checked (letters among the options, lists of text) and normalised."""
+    valid = isinstance(aliases, dict) and all(
+        normalize(str(letter)).upper() in options
+        and isinstance(terms, list)
+        and all(isinstance(term, str) for term in terms)
+        for letter, terms in aliases.items()
+    )
+    if not valid:
+        expected = f"an object from option letters ({', '.join(options)}) to lists of strings"
+        raise RowError("malformed_row", f"meta.{OPTION_ALIASES} must be {expected}")
+    return {
+        normalize(str(letter)).upper(): [normalize(term) for term in terms]
+        for letter, terms in aliases.items()
+    }
 
 
 def _text(value: Any) -> str:
@@ -298,7 +345,9 @@ def parse_options(raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):
         pairs = [(normalize(str(key)).upper(), _text(value)) for key, value in raw.items()]
     elif isinstance(raw, list):
-        pairs = [(LETTERS[i] if i < len(LETTERS) else "?", _strip_letter(_text(v), i)) for i, v in enumerate(raw)]
+        pairs = [
+            (LETTERS[i] if i < len(LETTERS) else "?", _strip_letter(_text(v), i)) for i, v in enumerate(raw)
+        ]
     else:
         pairs = []
         for line in filter(None, (line.strip() for line in normalize(str(raw)).split("\n"))):
@@ -310,7 +359,9 @@ def parse_options(raw: Any) -> dict[str, str]:
     if len(pairs) < 2:
         raise RowError("malformed_row", f"expected at least 2 options, got {len(pairs)}")
     if letters != list(LETTERS[: len(letters)]):
-        raise RowError("malformed_row", f"option letters must run A, B, C ... without gaps; got {', '.join(letters)}")
+        raise RowError(
+            "malformed_row", f"option letters must run A, B, C ... without gaps; got {', '.join(letters)}"
+        )
     for letter, text in pairs:
         if not text:
             raise RowError("malformed_row", f"option {letter} is empty")
@@ -320,7 +371,9 @@ def parse_options(raw: Any) -> dict[str, str]:
 def _strip_letter(text: str, index: int) -> str:
     """List options are often written "A. xxx"; drop the letter when it is the expected one."""
     match = _OPTION_LINE.match(text)
-    if match and match.group(1).upper() == LETTERS[index] and match.group(2).strip() and text[1:2] in ".、:) ":
+    if index >= len(LETTERS) or match is None or text[1:2] not in ".、:) ":
+        return text
+    if match.group(1).upper() == LETTERS[index] and match.group(2).strip():
         return match.group(2).strip()
     return text
 
@@ -335,10 +388,8 @@ def parse_answer(raw: Any, options: dict[str, str]) -> str:
         raise RowError("answer_not_in_options", f"answer {text!r} is not option letters")
     outside = sorted(set(letters) - set(options))
     if outside:
-        raise RowError(
-            "answer_not_in_options",
-            f"answer {text!r}: {', '.join(outside)} is not among the options {', '.join(options)}",
-        )
+        named = f"answer {text!r}" if len(set(letters)) == 1 else f"answer {text!r}: {', '.join(outside)}"
+        raise RowError("answer_not_in_options", f"{named} is not among the options {', '.join(options)}")
     return "".join(sorted(set(letters)))
 
 

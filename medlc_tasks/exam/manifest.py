@@ -22,7 +22,7 @@ def compose_manifest(
     config: dict[str, Any],
     loads: list[LoadResult],
     references: list[dict[str, Any]],
-    prepared: list["PreparedItem"],
+    prepared: list[PreparedItem],
     drops: list[Drop],
     records: dict[str, list[BuiltRecord]],
     pool_repeats_removed: int,
@@ -37,9 +37,18 @@ def compose_manifest(
         "versions": versions(),
         "config": config,
         "buckets": config["buckets"],
+        # JSON objects are written with sorted keys, so the build order is kept here.
+        "bucket_order": list(config["buckets"]),
         "sources": [
-            {"name": load.source, "sha256": load.sha256, "format": load.format, "encoding": load.encoding,
-             "mapping": load.mapping, "undecodable_bytes": load.undecodable_bytes, **load.counts()}
+            {
+                "name": load.source,
+                "sha256": load.sha256,
+                "format": load.format,
+                "encoding": load.encoding,
+                "mapping": load.mapping,
+                "undecodable_bytes": load.undecodable_bytes,
+                **load.counts(),
+            }
             for load in loads
         ],  # fmt: skip
         "references": references,
@@ -55,10 +64,14 @@ def compose_manifest(
             "departments": _sorted_counts(item.department or "(none)" for item in items),
             "evidence_from_reference": sum(entry.evidence_from != "explanation" for entry in prepared),
             "pool_repeats_removed": pool_repeats_removed,
+            # Passages refused as distractors while ranking, summed over items.
+            "distractors_refused_conflicting": sum(entry.refused_conflicting for entry in prepared),
+            "distractors_refused_near_duplicate": sum(entry.refused_near_duplicates for entry in prepared),
         },
         "drop_kinds": _sorted_counts(drop.kind for drop in drops),
         "drops": [
-            {"source": d.source, "row": d.row, "id": d.item_id, "kind": d.kind, "reason": d.reason} for d in drops
+            {"source": d.source, "row": d.row, "id": d.item_id, "kind": d.kind, "reason": d.reason}
+            for d in drops
         ],
         "leaks": {
             "scrubbed": sum(len(found) for found in leaky.values()),
@@ -66,7 +79,9 @@ def compose_manifest(
             "per_item": leaky,
             "in_references": sum(ref["leaks_scrubbed"] for ref in references),
         },
-        "bucket_stats": {bucket: _bucket_stats(rows) for bucket, rows in records.items() if bucket != CLOSED_BUCKET},
+        "bucket_stats": {
+            bucket: _bucket_stats(rows) for bucket, rows in records.items() if bucket != CLOSED_BUCKET
+        },
         "items": {
             entry.item.id: {
                 "source": entry.item.source,
@@ -74,6 +89,10 @@ def compose_manifest(
                 "anchors": entry.item.anchors,
                 "evidence_from": entry.evidence_from,
                 "common_knowledge_answer": entry.item.common_knowledge_answer,
+                "distractors_refused": {
+                    "conflicting": entry.refused_conflicting,
+                    "near_duplicate": entry.refused_near_duplicates,
+                },
                 "meta": entry.item.meta,
             }
             for entry in prepared
@@ -103,7 +122,9 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 
-def write_exam_files(directory: Path, records: dict[str, list[BuiltRecord]], manifest: dict[str, Any]) -> None:
+def write_exam_files(
+    directory: Path, records: dict[str, list[BuiltRecord]], manifest: dict[str, Any]
+) -> None:
     """One JSONL per bucket plus the closed-book file, then the manifest with their sha256."""
     files = {}
     for bucket, rows in records.items():

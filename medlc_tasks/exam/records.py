@@ -38,7 +38,11 @@ def container_of(path: Path, text: str) -> str:
         return "jsonl"
     if suffix == ".json":
         return "json" if text.lstrip().startswith("[") else "jsonl"
-    raise SourceError(path.name, "file name", f"cannot tell the layout from suffix {suffix!r}; expected .csv, .json or .jsonl")
+    raise SourceError(
+        path.name,
+        "file name",
+        f"cannot tell the layout from suffix {suffix!r}; expected .csv, .json or .jsonl",
+    )
 
 
 def iter_rows(path: Path, text: str, container: str) -> Iterator[Row]:
@@ -77,7 +81,9 @@ def _csv_rows(path: Path, text: str) -> Iterator[Row]:
         except csv.Error as err:
             # The reader cannot resynchronise after a quoting error, so the rest of the
             # file is unreadable: that is never a droppable row.
-            raise SourceError(path.name, f"line {reader.line_num}", f"malformed CSV ({err}); rows after it cannot be read") from None
+            raise SourceError(
+                path.name, f"line {reader.line_num}", f"malformed CSV ({err}); rows after it cannot be read"
+            ) from None
         start_line, next_line = next_line, reader.line_num + 1
         if not any(value.strip() for value in values):
             continue
@@ -86,22 +92,28 @@ def _csv_rows(path: Path, text: str) -> Iterator[Row]:
         if len(values) != len(header):
             yield Row(record, where, None, f"malformed row: {len(values)} fields, header has {len(header)}")
         else:
-            yield Row(record, where, dict(zip(header, values)))
+            yield Row(record, where, dict(zip(header, values, strict=True)))
 
 
 def _json_rows(path: Path, text: str) -> Iterator[Row]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SourceError(path.name, f"line {err.lineno} column {err.colno}", f"malformed JSON: {err.msg}") from None
+        raise SourceError(
+            path.name, f"line {err.lineno} column {err.colno}", f"malformed JSON: {err.msg}"
+        ) from None
     if not isinstance(data, list):
-        raise SourceError(path.name, "top level", f"expected a JSON list of objects, got {type(data).__name__}")
+        raise SourceError(
+            path.name, "top level", f"expected a JSON list of objects, got {type(data).__name__}"
+        )
     for index, value in enumerate(data, start=1):
         where = f"record {index}"
         if isinstance(value, dict):
             yield Row(index, where, value)
         else:
-            yield Row(index, where, None, f"malformed row: expected a JSON object, got {type(value).__name__}")
+            yield Row(
+                index, where, None, f"malformed row: expected a JSON object, got {type(value).__name__}"
+            )
 
 
 def _jsonl_rows(text: str) -> Iterator[Row]:
@@ -117,4 +129,6 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
         if isinstance(value, dict):
             yield Row(number, where, value)
         else:
-            yield Row(number, where, None, f"malformed row: expected a JSON object, got {type(value).__name__}")
+            yield Row(
+                number, where, None, f"malformed row: expected a JSON object, got {type(value).__name__}"
+            )

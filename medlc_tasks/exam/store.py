@@ -28,7 +28,9 @@ def record_file(bucket: str) -> str:
 def read_manifest(exam_dir: str | Path) -> dict[str, Any]:
     path = Path(exam_dir) / MANIFEST_FILE
     if not path.is_file():
-        raise ExamDirError(f"{exam_dir} is not a built exam: no {MANIFEST_FILE} (build one with `medlc build-exam`)")
+        raise ExamDirError(
+            f"{exam_dir} is not a built exam: no {MANIFEST_FILE} (build one with `medlc build-exam`)"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from medlc_tasks.exam.schema import ExamItem
 from medlc_tasks.exam.textnorm import char_ngrams, containment, contains_term, coverage, jaccard, match_key
 
 # Shorter option texts ("是", "5") turn up in almost any passage and prove nothing.
@@ -25,6 +26,12 @@ class SupportRules:
     question_overlap: float = 0.5
 
 
+# ExamItem.meta key: extra terms per option letter that back that option as well as its
+# text does, e.g. {"A": ["袢利尿剂"]} when option A is 呋塞米. A passage naming the class
+# supports the option just as the drug name would.
+OPTION_ALIASES = "option_aliases"
+
+
 @dataclass(frozen=True)
 class ItemFacts:
     """The parts of an item the checks need, precomputed once per item."""
@@ -33,14 +40,30 @@ class ItemFacts:
     options: dict[str, str]
     answer: str
     anchors: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     question_grams: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
-    def of(cls, question: str, options: dict[str, str], answer: str, anchors: list[str] | tuple[str, ...]) -> "ItemFacts":
-        return cls(question, dict(options), answer, tuple(anchors), char_ngrams(question, 2))
+    def of(
+        cls,
+        question: str,
+        options: dict[str, str],
+        answer: str,
+        anchors: list[str] | tuple[str, ...],
+        aliases: dict[str, list[str]] | None = None,
+    ) -> ItemFacts:
+        frozen = {letter: tuple(terms) for letter, terms in (aliases or {}).items()}
+        return cls(question, dict(options), answer, tuple(anchors), frozen, char_ngrams(question, 2))
+
+    def terms(self, letter: str) -> list[str]:
+        """The option's text and its aliases, less those too short to prove anything."""
+        found = [self.options[letter], *self.aliases.get(letter, ())]
+        return [term for term in found if len(match_key(term).replace("|", "")) >= MIN_OPTION_KEY_CHARS]
 
 
-def mentions_item(passage: str, facts: ItemFacts, rules: SupportRules, passage_key: str | None = None) -> bool:
+def mentions_item(
+    passage: str, facts: ItemFacts, rules: SupportRules, passage_key: str | None = None
+) -> bool:
     """Whether a passage speaks about what the item asks: an anchor, or the question itself."""
     key = match_key(passage) if passage_key is None else passage_key
     if facts.anchors:
@@ -54,13 +77,14 @@ def other_option_supported(
     """The first non-key option letter a passage backs, or None.
 
     A passage backs an option when it speaks about the item (see `mentions_item`) and
-    contains that option's text. Such a distractor would put two answers in one book.
+    contains that option's text or one of its aliases. Such a distractor would put two
+    answers in one book.
     """
     key = match_key(passage) if passage_key is None else passage_key
     candidates = [
         letter
-        for letter, text in facts.options.items()
-        if letter not in facts.answer and len(match_key(text)) >= MIN_OPTION_KEY_CHARS and contains_term(key, text)
+        for letter in facts.options
+        if letter not in facts.answer and any(contains_term(key, term) for term in facts.terms(letter))
     ]
     if not candidates or not mentions_item(passage, facts, rules, key):
         return None
@@ -73,6 +97,12 @@ def missing_key_options(passage: str, facts: ItemFacts) -> list[str]:
     return [letter for letter in facts.answer if not contains_term(key, facts.options[letter])]
 
 
+def facts_of(item: ExamItem) -> ItemFacts:
+    return ItemFacts.of(item.question, item.options, item.answer, item.anchors, item.meta.get(OPTION_ALIASES))
+
+
 def is_near_duplicate(a: frozenset[str], b: frozenset[str], rules: SupportRules) -> bool:
     """Both arguments are char 3-gram sets (`char_ngrams(text, 3)`)."""
-    return jaccard(a, b) >= rules.near_duplicate_jaccard or containment(a, b) >= rules.near_duplicate_containment
+    return (
+        jaccard(a, b) >= rules.near_duplicate_jaccard or containment(a, b) >= rules.near_duplicate_containment
+    )

@@ -38,7 +38,7 @@ def _line_of(data: bytes, offset: int) -> int:
 
 def _decode_error(name: str, encoding: str, data: bytes, err: UnicodeDecodeError) -> str:
     return (
-        f"not valid {encoding}: undecodable bytes {data[err.start:err.end]!r} "
+        f"not valid {encoding}: undecodable bytes {data[err.start : err.end]!r} "
         f"at byte {err.start} (line {_line_of(data, err.start)})"
     )
 
@@ -53,7 +53,9 @@ def decode_bytes(data: bytes, name: str, encoding: str = "auto", strict: bool = 
     and the rows holding them are dropped by the loader.
     """
     if encoding not in KNOWN_ENCODINGS:
-        raise SourceError(name, "encoding", f"unknown encoding {encoding!r}; expected one of {KNOWN_ENCODINGS}")
+        raise SourceError(
+            name, "encoding", f"unknown encoding {encoding!r}; expected one of {KNOWN_ENCODINGS}"
+        )
     candidates = AUTO_ENCODINGS if encoding == "auto" else (encoding,)
     failures: list[tuple[str, UnicodeDecodeError]] = []
     for candidate in candidates:
@@ -128,17 +130,27 @@ def split_clauses(sentence: str) -> list[str]:
     return [clause for clause in clauses if clause.strip()]
 
 
-_NON_WORD = re.compile(r"[\W_]+")
+_SPACE_RUN = re.compile(r"\s+")
+_PUNCT_RUN = re.compile(r"[\W_]+")
 
 
 def match_key(text: str) -> str:
-    """Lower-case text without spaces or punctuation: what 'contains this text' compares."""
-    return _NON_WORD.sub("", text.lower())
+    """What 'contains this text' compares: lower case, no spaces, each run of punctuation one '|'.
+
+    Spaces vanish so "5 mg" matches "5mg"; punctuation becomes a separator rather than
+    vanishing so "5%～10%" still ends before "(50～100 ml/kg)" instead of running into it,
+    and "阿司匹林+氯吡格雷" matches "阿司匹林、氯吡格雷".
+    """
+    return _PUNCT_RUN.sub("|", _SPACE_RUN.sub("", text.lower())).strip("|")
+
+
+def _gram_key(text: str) -> str:
+    return _PUNCT_RUN.sub("", text.lower())
 
 
 def char_ngrams(text: str, n: int) -> frozenset[str]:
-    """Character n-grams of the match key; a text shorter than n is its own single gram."""
-    key = match_key(text)
+    """Character n-grams of the text without spaces or punctuation; a short text is one gram."""
+    key = _gram_key(text)
     if len(key) <= n:
         return frozenset([key]) if key else frozenset()
     return frozenset(key[i : i + n] for i in range(len(key) - n + 1))
@@ -167,8 +179,9 @@ def coverage(part: frozenset[str], whole: frozenset[str]) -> float:
 def contains_term(haystack_key: str, term: str) -> bool:
     """Whether a match key holds `term` as a whole term.
 
-    A term that starts or ends with a digit or Latin letter must not run on into more of
-    them, so option "5 mg" is not found in "15 mg" and "IgA" not in "IgAN".
+    A term must not run on into more of the same kind of character at either end: digits
+    into digits (option "5 mg" is not in "15 mg") or Latin letters into Latin letters ("IgA"
+    is not in "IgAN"). A letter beside a digit is a boundary: "1500 IU" is in "维生素D 1500 IU".
     """
     needle = match_key(term)
     if not needle:
@@ -176,13 +189,15 @@ def contains_term(haystack_key: str, term: str) -> bool:
     start = haystack_key.find(needle)
     while start != -1:
         end = start + len(needle)
-        before_ok = start == 0 or not (_is_alnum(needle[0]) and _is_alnum(haystack_key[start - 1]))
-        after_ok = end == len(haystack_key) or not (_is_alnum(needle[-1]) and _is_alnum(haystack_key[end]))
+        before_ok = start == 0 or not _same_kind(needle[0], haystack_key[start - 1])
+        after_ok = end == len(haystack_key) or not _same_kind(needle[-1], haystack_key[end])
         if before_ok and after_ok:
             return True
         start = haystack_key.find(needle, start + 1)
     return False
 
 
-def _is_alnum(char: str) -> bool:
-    return char.isascii() and char.isalnum()
+def _same_kind(a: str, b: str) -> bool:
+    if not (a.isascii() and b.isascii()):
+        return False
+    return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())

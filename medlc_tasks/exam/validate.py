@@ -1,0 +1,236 @@
+"""Check a built exam: every book honest, every record consistent, every file as recorded.
+
+The content checks call the same functions the builder used to choose passages (support.py,
+leaks.py, book.depth_tolerance), with the thresholds the manifest recorded, so the validator
+judges a book by the rules it was built under. It also catches what a later hand edit or a
+different tool might have broken: a tampered file, a moved gold passage, a leaked letter.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from medlc.provenance import sha256_file
+from medlc_tasks.exam.book import depth_tolerance
+from medlc_tasks.exam.leaks import find_leaks
+from medlc_tasks.exam.schema import DEPTHS, PASSAGE_SEPARATOR, BuiltRecord
+from medlc_tasks.exam.store import CLOSED_BUCKET, ExamDirError, read_manifest, read_records
+from medlc_tasks.exam.support import (
+    OPTION_ALIASES,
+    ItemFacts,
+    SupportRules,
+    is_near_duplicate,
+    missing_key_options,
+    other_option_supported,
+)
+from medlc_tasks.exam.textnorm import char_ngrams, match_key
+
+CHECKS = (
+    "file_hash",
+    "bucket_file",
+    "same_items",
+    "record",
+    "book_join",
+    "book_length",
+    "gold_depth",
+    "depth_balance",
+    "evidence_supports_key",
+    "distractor_supports_other_option",
+    "near_duplicate_distractor",
+    "leaked_letters",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    item_id: str  # "" for a problem with a whole file or bucket
+    bucket: str
+    check: str  # one of CHECKS
+    message: str
+
+
+class _Findings(list):
+    """Problems in the order found, with a terse way to add one."""
+
+    def add(self, item_id: str, bucket: str, check: str, message: str) -> None:
+        self.append(Problem(item_id, bucket, check, message))
+
+
+def validate_exam(exam_dir: str | Path, skip: tuple[str, ...] = ()) -> list[Problem]:
+    """Every problem found in a built exam, in a stable order; an empty list means it passed."""
+    unknown = sorted(set(skip) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown check(s) {unknown}; expected some of {CHECKS}")
+    exam_dir = Path(exam_dir)
+    manifest = read_manifest(exam_dir)
+    found = _Findings()
+    _check_files(exam_dir, manifest, found)
+    config = manifest.get("config", {})
+    checker = _BookChecker(
+        SupportRules(**config.get("rules", {})), float(config.get("length_tolerance", 0.05))
+    )
+    items_info = manifest.get("items", {})
+    buckets = manifest.get("buckets", {})
+    expected_ids = None
+    for bucket in [CLOSED_BUCKET, *manifest.get("bucket_order", list(buckets))]:
+        try:
+            records = read_records(exam_dir, bucket)
+        except ExamDirError as err:
+            found.add("", bucket, "bucket_file", str(err))
+            continue
+        ids = [record.id for record in records]
+        if expected_ids is None:
+            expected_ids = ids
+        elif ids != expected_ids:
+            missing, extra = sorted(set(expected_ids) - set(ids)), sorted(set(ids) - set(expected_ids))
+            message = (
+                f"items differ from the closed book: missing {missing[:5]}, extra {extra[:5]}, or reordered"
+            )
+            found.add("", bucket, "same_items", message)
+        for record in records:
+            _check_record(record, found)
+        if bucket == CLOSED_BUCKET:
+            continue
+        _check_balance(bucket, records, found)
+        for record in records:
+            if record.target_chars != buckets.get(bucket):
+                message = f"target_chars {record.target_chars} but the bucket is {buckets.get(bucket)}"
+                found.add(record.id, bucket, "book_length", message)
+            checker.check(record, items_info.get(record.id, {}), found)
+    return [problem for problem in found if problem.check not in skip]
+
+
+def _check_files(exam_dir: Path, manifest: dict[str, Any], found: _Findings) -> None:
+    for name, digest in sorted(manifest.get("files", {}).items()):
+        path = exam_dir / name
+        if not path.is_file():
+            found.add("", name, "file_hash", f"{name} is listed in the manifest but missing")
+        elif sha256_file(path) != digest:
+            found.add(
+                "", name, "file_hash", f"{name} changed after the build: sha256 differs from the manifest"
+            )
+
+
+def _check_record(record: BuiltRecord, found: _Findings) -> None:
+    def problem(message: str) -> None:
+        found.add(record.id, record.bucket, "record", message)
+
+    if len(record.choices) != len(record.options):
+        problem(f"{len(record.choices)} choices but {len(record.options)} option texts")
+    if not record.answer or any(letter not in record.choices for letter in record.answer):
+        problem(f"answer {record.answer!r} is not among the choices {record.choices}")
+    elif record.multi_answer != (len(record.answer) > 1):
+        problem(f"multi_answer is {record.multi_answer} for answer {record.answer!r}")
+    elif not record.multi_answer and record.answer_index != record.choices.index(record.answer):
+        problem(f"answer_index {record.answer_index} does not point at {record.answer!r}")
+
+
+def _check_balance(bucket: str, records: list[BuiltRecord], found: _Findings) -> None:
+    counts = Counter(record.depth for record in records)
+    spread = {depth: counts.get(depth, 0) for depth in DEPTHS}
+    if records and max(spread.values()) - min(spread.values()) > 1:
+        found.add("", bucket, "depth_balance", f"depth counts {spread} differ by more than one")
+
+
+class _BookChecker:
+    """Checks of one open-book record; per-item facts are kept across buckets."""
+
+    def __init__(self, rules: SupportRules, tolerance: float):
+        self.rules, self.tolerance = rules, tolerance
+        self._facts: dict[str, ItemFacts] = {}
+
+    def check(self, record: BuiltRecord, info: dict[str, Any], found: _Findings) -> None:
+        """`info` is the manifest's entry for the item: its anchors and option aliases."""
+
+        def problem(check: str, message: str) -> None:
+            found.add(record.id, record.bucket, check, message)
+
+        book_chars = len(record.book)
+        if PASSAGE_SEPARATOR.join(record.passages) != record.book:
+            problem("book_join", "the passages joined by the separator are not the book")
+        if record.book_chars != book_chars:
+            problem(
+                "book_join", f"book_chars is {record.book_chars} but the book has {book_chars} characters"
+            )
+        target, tolerance = record.target_chars, self.tolerance
+        if not target * (1 - tolerance) <= book_chars <= target * (1 + tolerance):
+            problem("book_length", f"book has {book_chars} characters; target {target} +-{tolerance:.0%}")
+        if not 0 <= record.gold_index < len(record.passages):
+            problem(
+                "gold_depth", f"gold_index {record.gold_index} outside the {len(record.passages)} passages"
+            )
+            return
+        self._check_depth(record, problem)
+        if record.id not in self._facts:
+            options = dict(zip(record.choices, record.options, strict=False))
+            aliases = info.get("meta", {}).get(OPTION_ALIASES)
+            anchors = info.get("anchors", [])
+            self._facts[record.id] = ItemFacts.of(record.question, options, record.answer, anchors, aliases)
+        facts = self._facts[record.id]
+        gold = record.passages[record.gold_index]
+        missing = missing_key_options(gold, facts)
+        if missing:
+            texts = ", ".join(f"{letter} {facts.options[letter]!r}" for letter in missing)
+            problem(
+                "evidence_supports_key", f"the gold passage does not contain the keyed option text {texts}"
+            )
+        gold_grams = _trigrams(gold)
+        for index, passage in enumerate(record.passages):
+            where = f"passage {index}" + (" (gold)" if index == record.gold_index else "")
+            for leak in _leaks(passage):
+                problem("leaked_letters", f"{where} leaks the answer: {leak!r}")
+            if index == record.gold_index:
+                continue
+            letter = other_option_supported(passage, facts, self.rules, _key(passage))
+            if letter is not None:
+                backed = f"option {letter} {facts.options[letter]!r}"
+                problem("distractor_supports_other_option", f"{where} backs {backed}: {passage[:60]!r}")
+            if is_near_duplicate(gold_grams, _trigrams(passage), self.rules):
+                problem(
+                    "near_duplicate_distractor",
+                    f"{where} nearly duplicates the gold passage: {passage[:60]!r}",
+                )
+
+    @staticmethod
+    def _check_depth(record: BuiltRecord, problem: Callable[[str, str], None]) -> None:
+        gold = record.passages[record.gold_index]
+        actual = sum(len(p) + len(PASSAGE_SEPARATOR) for p in record.passages[: record.gold_index])
+        if record.gold_char_offset != actual or record.book[actual : actual + len(gold)] != gold:
+            problem(
+                "gold_depth",
+                f"gold_char_offset {record.gold_char_offset} but the gold passage starts at {actual}",
+            )
+        sources = record.passage_sources
+        if len(sources) == len(record.passages) and sources[record.gold_index] != record.id:
+            origin = sources[record.gold_index]
+            problem(
+                "gold_depth",
+                f"the passage at gold_index {record.gold_index} comes from {origin!r}, not this item",
+            )
+        if record.depth not in DEPTHS:
+            problem("gold_depth", f"depth {record.depth} is not one of {DEPTHS}")
+        ideal = record.depth * (len(record.book) - len(gold))
+        allowed = depth_tolerance(record.passages, record.gold_index)
+        if abs(actual - ideal) > allowed:
+            where = f"depth {record.depth} puts it near {ideal:.0f} (+-{allowed})"
+            problem("gold_depth", f"gold starts at character {actual}; {where}")
+
+
+@lru_cache(maxsize=65536)
+def _key(text: str) -> str:
+    return match_key(text)
+
+
+@lru_cache(maxsize=65536)
+def _trigrams(text: str) -> frozenset[str]:
+    return char_ngrams(text, 3)
+
+
+@lru_cache(maxsize=65536)
+def _leaks(text: str) -> tuple[str, ...]:
+    return tuple(find_leaks(text))

@@ -1,0 +1,82 @@
+"""Out-of-memory halves the batch and retries: results stay complete and unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from backend_support import generation_requests, loglikelihood_requests
+from transformers import AutoTokenizer, LlamaForCausalLM
+
+from medlc.backend import MedlcLM
+from medlc.backend.batching import SingleItemOutOfMemory
+
+
+class MemoryCappedLlama(LlamaForCausalLM):
+    """The tiny Llama on a pretend device that holds at most `max_rows` sequences per pass."""
+
+    max_rows = 2
+
+    def forward(self, input_ids=None, **kwargs):
+        if input_ids is not None and input_ids.shape[0] > self.max_rows:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to fit {input_ids.shape[0]} rows")
+        return super().forward(input_ids=input_ids, **kwargs)
+
+
+def capped_lm(model_dir, max_rows: int, batch_size) -> MedlcLM:
+    model = MemoryCappedLlama.from_pretrained(model_dir, dtype=torch.float32)
+    model.max_rows = max_rows
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return MedlcLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model_dir) -> MedlcLM:
+    return MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32")
+
+
+def scoring_requests():
+    return loglikelihood_requests("cloze") + loglikelihood_requests("cloze", with_book=False)
+
+
+def test_loglikelihood_backs_off_and_returns_every_score_unchanged(tiny_model_dir, reference):
+    requests = scoring_requests()
+    lm = capped_lm(tiny_model_dir, max_rows=2, batch_size=8)
+    got = lm.loglikelihood(requests, disable_tqdm=True)
+    want = reference.loglikelihood(requests, disable_tqdm=True)
+    assert len(got) == len(requests)
+    assert all(abs(a[0] - b[0]) < 1e-4 and a[1] == b[1] for a, b in zip(got, want))
+    batching = lm.medlc_report()["batching"]
+    assert batching["out_of_memory_backoffs"] >= 2
+    assert batching["rows_now"]["contexts"] <= 2 and batching["rows_now"]["continuations"] <= 2
+
+
+def test_auto_batch_size_starts_large_and_settles_where_memory_allows(tiny_model_dir, reference):
+    requests = scoring_requests()
+    lm = capped_lm(tiny_model_dir, max_rows=3, batch_size="auto")
+    assert lm.medlc_report()["batching"]["rows_now"]["contexts"] == 64
+    got = lm.loglikelihood(requests, disable_tqdm=True)
+    assert [round(x, 4) for x, _ in got] == [round(x, 4) for x, _ in reference.loglikelihood(requests, disable_tqdm=True)]
+    assert lm.medlc_report()["batching"]["rows_now"]["contexts"] <= 3
+
+
+def test_generation_backs_off_and_answers_every_request(tiny_model_dir, reference):
+    requests = generation_requests({"until": ["\n\n"], "max_gen_toks": 6, "do_sample": False})
+    lm = capped_lm(tiny_model_dir, max_rows=1, batch_size=3)
+    got = lm.generate_until(requests, disable_tqdm=True)
+    assert got == reference.generate_until(requests, disable_tqdm=True)
+    assert lm.medlc_report()["batching"]["rows_now"]["generation"] == 1
+
+
+def test_a_single_request_that_cannot_fit_fails_with_a_clear_error(tiny_model_dir):
+    lm = capped_lm(tiny_model_dir, max_rows=0, batch_size=4)
+    with pytest.raises(SingleItemOutOfMemory, match="out of memory on a single item"):
+        lm.loglikelihood(scoring_requests(), disable_tqdm=True)
+
+
+def test_errors_other_than_out_of_memory_are_not_retried(tiny_model_dir):
+    lm = capped_lm(tiny_model_dir, max_rows=8, batch_size=4)
+    bad = loglikelihood_requests("letter")[:1]
+    lm.scorer.pad_token_id = 10**9  # an id outside the vocabulary fails the embedding lookup
+    with pytest.raises(IndexError):
+        lm.loglikelihood(bad + loglikelihood_requests("letter", with_book=False)[:1], disable_tqdm=True)
+    assert lm.medlc_report()["batching"]["out_of_memory_backoffs"] == 0
