@@ -8,8 +8,10 @@ model object), items interleaved (floor, ours, stock for item 1, then item 2, ..
 from other processes hits all three alike. The floor is one bare forward pass over each
 context with `logits_to_keep=1`: no scorer can read the book in less.
 
-Per variant and bucket it prints wall seconds per item, peak memory (the process's resident
-set sampled every millisecond on CPU; `torch.cuda.max_memory_allocated` on CUDA), the
+Per variant and bucket it prints wall seconds per item, peak memory above the level before
+the call (on CPU the process's resident set sampled every millisecond, with glibc told to
+return every freed block of 64 KiB or more to the system at once, so memory one backend
+freed does not hide the next one's use; on CUDA `torch.cuda.max_memory_allocated`), the
 stock/ours and ours/floor ratios, and per-item agreement of ours with stock (same predicted
 option; largest log-likelihood difference).
 """
@@ -21,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -133,6 +136,14 @@ def machine() -> dict:
     return info
 
 
+def _return_freed_memory_to_the_system() -> None:
+    """Re-run this script with glibc's mmap threshold at 64 KiB: large blocks are then
+    unmapped when freed, so the resident set follows live tensors and peaks compare."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(64 * 1024)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma3-270m", help="bundled name, hub id or local dir")
@@ -147,8 +158,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
 
-    console = Console()
+    console = Console(width=200)
     device = torch.device(args.device)
+    if device.type == "cpu":
+        _return_freed_memory_to_the_system()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_pretrained(args.model, args.gguf_file)

@@ -38,6 +38,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", help="sweep YAML: base_config, output_dir, general_fractions, ns")
     parser.add_argument("--shard", default="0/1", metavar="i/N", help="run only grid points k with k %% N == i")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
+    parser.add_argument("--output-dir", default=None, help="write runs here instead of the sweep file's output_dir")
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     from finetune.sweep import parse_shard, run_sweep
 
     try:
-        index = run_sweep(args.sweep, parse_shard(args.shard), args.override)
+        index = run_sweep(args.sweep, parse_shard(args.shard), args.override, args.output_dir)
     except user_errors() as err:
         print(f"medlc sweep: {err}", file=sys.stderr)
         return 2

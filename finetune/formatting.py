@@ -200,6 +200,12 @@ def tokenize_dataset(dataset: Any, tokenizer: Any, max_length: int, overlong: st
         label_tokens = sum(label != IGNORE_INDEX for label in enc.labels)
         return {"input_ids": enc.input_ids, "labels": enc.labels, "truncated_tokens": enc.truncated_tokens, "label_tokens": label_tokens}
 
+    if len(dataset) == 0:  # map() on no rows adds no columns; keep the shape callers expect
+        import datasets
+
+        columns = ("input_ids", "labels", "truncated_tokens", "label_tokens")
+        encoded = datasets.Dataset.from_dict({"id": [], **{c: [] for c in columns}})
+        return encoded, TokenStats(0, 0, 0, 0, 0, 0)
     # The fingerprint is given because hashing a large tokenizer for datasets' cache key is slow.
     encoded = dataset.map(encode_row, remove_columns=["messages"], new_fingerprint=fingerprint)
     truncated = encoded["truncated_tokens"]

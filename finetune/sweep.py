@@ -135,10 +135,18 @@ def write_index(sweep: SweepConfig, runs: list[SweepRun], sweep_file: str) -> di
     return index
 
 
-def run_sweep(path: str | Path, shard: tuple[int, int] = (0, 1), overrides: list[str] | None = None) -> dict[str, Any]:
+def run_sweep(
+    path: str | Path,
+    shard: tuple[int, int] = (0, 1),
+    overrides: list[str] | None = None,
+    output_dir: str | None = None,
+) -> dict[str, Any]:
     """Train this shard's unfinished runs, then rewrite the index; failures are recorded in
-    `run_error.txt` and the index rather than stopping the other runs."""
+    `run_error.txt` and the index rather than stopping the other runs. `output_dir`
+    replaces the sweep file's, to run one grid in several places."""
     sweep = load_sweep(path)
+    if output_dir is not None:
+        sweep.output_dir = output_dir
     runs = expand(sweep, overrides)
     index, count = shard
     for k, run in enumerate(runs):

@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: dict) -> None:
-    table = Table(title="medlc-hf")
-    for column in ("task", "metric", "value", "docs shortened", "docs flagged", "docs truncated"):
-        table.add_column(column)
+    table = Table(title="medlc-hf (over-length docs: shortened / flagged / truncated)")
+    table.add_column("task", no_wrap=True)
+    for column in ("metric", "value", "short.", "flag.", "trunc."):
+        table.add_column(column, justify="right")
     over_length = results["medlc"]["backend"].get("over_length", {}).get("tasks", {})
     for task, metrics in sorted(results["results"].items()):
         counts = over_length.get(task, {})

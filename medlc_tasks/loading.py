@@ -134,6 +134,14 @@ def continuation_tokens(record: BuiltRecord, variant: str, window: ModelWindow, 
     return max(window.count_tokens(text) for text in continuations(record, variant))
 
 
+def _warn_if_letters_are_not_single_tokens(record: BuiltRecord, window: ModelWindow) -> None:
+    # The letter variant compares one-token continuations; a tokenizer that splits " A"
+    # makes the comparison depend on how the extra tokens are scored.
+    lengths = {text: window.count_tokens(text) for text in continuations(record, "letter")}
+    if max(lengths.values()) > 1:
+        logger.warning("medlc: option letters are not single tokens for %s: %s", window.source, lengths)
+
+
 def build_docs(
     exam_dir: Path,
     bucket: str,
@@ -159,6 +167,8 @@ def build_docs(
         margin_tokens=margin_tokens,
     )
     docs = []
+    if window is not None and variant == "letter":
+        _warn_if_letters_are_not_single_tokens(records[0], window)
     for record in records:
         if record.multi_answer and variant != "gen":
             # Log-likelihood scoring picks one option; multi-answer items are scored only

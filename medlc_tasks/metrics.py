@@ -95,7 +95,7 @@ def score_letter(doc: Mapping[str, Any], results: Sequence[tuple[float, bool]]) 
 def score_cloze(doc: Mapping[str, Any], results: Sequence[tuple[float, bool]]) -> dict[str, float]:
     """One item of a cloze variant: raw and length-normalised log-likelihood of the option text."""
     lls = [ll for ll, _ in results]
-    per_char = [ll / max(len(text), 1) for ll, text in zip(lls, doc["options"])]
+    per_char = [ll / max(len(text), 1) for ll, text in zip(lls, doc["options"], strict=True)]
     gold = doc["answer_index"]
     return _with_breakdowns(
         doc,

@@ -45,7 +45,7 @@ def _get(record: Any, name: str) -> Any:
 
 def options_block(record: Any) -> str:
     return "\n".join(
-        f"{letter}. {text}" for letter, text in zip(_get(record, "choices"), _get(record, "options"))
+        f"{letter}. {text}" for letter, text in zip(_get(record, "choices"), _get(record, "options"), strict=True)
     )
 
 

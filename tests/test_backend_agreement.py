@@ -89,3 +89,13 @@ def test_medlc_tasks_score_the_same_through_simple_evaluate(tiny_model_dir, stoc
             assert abs(float(want_ll) - float(got_ll)) <= TOLERANCE, (task, key)
             assert want_greedy == got_greedy
         assert got["results"][task]["acc,none"] == want["results"][task]["acc,none"]
+
+
+def test_rolling_loglikelihood_matches_stock_hf(stock, ours):
+    from lm_eval.api.instance import Instance
+
+    texts = [r.args[0] for r in loglikelihood_requests("letter") if r.idx == 0]
+    requests = [Instance("loglikelihood_rolling", {}, (text,), 0, ("rolling", i, 1)) for i, text in enumerate(texts)]
+    expected = stock.loglikelihood_rolling(requests, disable_tqdm=True)
+    got = ours.loglikelihood_rolling(requests, disable_tqdm=True)
+    assert all(abs(a - b) <= TOLERANCE for a, b in zip(expected, got))

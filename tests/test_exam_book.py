@@ -6,6 +6,7 @@ from medlc_tasks.exam.book import chunk_reference
 from medlc_tasks.exam.support import (
     ItemFacts,
     SupportRules,
+    distractor_conflict,
     is_near_duplicate,
     missing_key_options,
     other_option_supported,
@@ -90,3 +91,16 @@ def test_an_option_alias_backs_its_option_like_the_option_text():
         aliases={"A": ["袢利尿剂"]},
     )
     assert other_option_supported("急性左心衰竭抢救时应静脉应用袢利尿剂。", facts, RULES) == "A"
+
+
+def test_a_conflict_term_makes_a_passage_about_the_item_a_conflict():
+    facts = ItemFacts.of(
+        "按虚构规程,妊娠期高血压首选的口服降压药是",
+        {"A": "拉贝洛尔", "B": "卡托普利"},
+        "B",
+        ["降压药"],
+        conflict_terms=["妊娠期禁用"],
+    )
+    passage = "血管紧张素转换酶抑制剂是常用降压药,双侧肾动脉狭窄者及妊娠期禁用。"
+    assert distractor_conflict(passage, facts, RULES) == "states '妊娠期禁用', which contradicts the key"
+    assert distractor_conflict("妊娠期禁用的药物很多。", facts, RULES) is None  # not about the item

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,13 @@ from medlc_tasks.exam.book import BookError
 from medlc_tasks.exam.build import BuildOptions, build_exam
 from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, MANIFEST_FILE
-from medlc_tasks.exam.store import CLOSED_BUCKET, ExamDirError, read_manifest, read_records
+from medlc_tasks.exam.store import (
+    CLOSED_BUCKET,
+    ExamDirError,
+    read_manifest,
+    read_records,
+    write_exam_atomically,
+)
 from medlc_tasks.exam.textnorm import SourceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -243,3 +252,49 @@ def test_a_directory_that_is_not_an_exam_is_never_overwritten(tmp_path):
     with pytest.raises(ExamDirError, match="neither empty nor a built exam"):
         build_fixture_exam(out)
     assert (out / "mine.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_passage_stating_a_conflict_term_is_never_a_distractor(tmp_path):
+    inr = "国际标准化比值"  # only the reference passage on warfarin monitoring says this
+
+    def card_04_books(meta: dict) -> list[str]:
+        rows = [json.loads(line) for line in ITEMS.read_text(encoding="utf-8").splitlines()]
+        for row in rows:
+            if row["id"] == "card-04":
+                row["anchors"], row["meta"] = ["抗凝"], meta
+        source = tmp_path / f"items_{len(meta)}.jsonl"
+        source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        out = tmp_path / f"exam_{len(meta)}"
+        build_exam([source], out, BUCKETS, 7, [REFERENCE])
+        return [p for r in read_records(out, "m") if r.id == "card-04" for p in r.passages]
+
+    assert any(inr in passage for passage in card_04_books({}))
+    assert not any(inr in passage for passage in card_04_books({"conflict_terms": [inr]}))
+
+
+def test_build_does_not_depend_on_the_interpreters_hash_seed(exam, tmp_path):
+    out = tmp_path / "other_process"
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from test_exam_build import build_fixture_exam; from pathlib import Path; "
+        "build_fixture_exam(Path(sys.argv[2]))"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(out)], check=True, env=env)
+    for path in exam.iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_build_that_fails_while_writing_leaves_the_old_exam_untouched(exam, tmp_path):
+    out = tmp_path / "exam"
+    build_fixture_exam(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash_half_way(staging: Path) -> None:
+        (staging / "closedbook.v1.jsonl").write_text("half\n", encoding="utf-8")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_exam_atomically(out, crash_half_way)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["exam"]  # no staging directory left

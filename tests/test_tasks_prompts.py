@@ -21,7 +21,7 @@ def test_open_book_letter_prompt_holds_book_question_and_every_option(records):
     record = records["t01"]
     prompt = render_prompt(record, "letter")
     assert record.book in prompt and record.question in prompt
-    assert all(f"{letter}. {text}" in prompt for letter, text in zip(record.choices, record.options))
+    assert all(f"{letter}. {text}" in prompt for letter, text in zip(record.choices, record.options, strict=True))
     assert prompt.index(record.book) < prompt.index(record.question)
     assert prompt.endswith("答案：")
 
@@ -33,7 +33,7 @@ def test_letter_continuations_are_a_space_and_the_letter(records):
 def test_cloze_scores_option_texts_without_listing_them(records):
     record = records["t01"]
     prompt = render_prompt(record, "cloze")
-    assert not any(text in prompt for text in record.options)
+    assert not any(f"{letter}. " in prompt for letter in record.choices)
     assert continuations(record, "cloze") == record.options
 
 

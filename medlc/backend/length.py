@@ -21,6 +21,7 @@ into the results JSON.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from lm_eval.api.instance import Instance
 from medlc_tasks.exam.fit import fit_record, withhold_book
 from medlc_tasks.exam.schema import BuiltRecord
 from medlc_tasks.prompts import VARIANTS, render_prompt
+
+logger = logging.getLogger(__name__)
 
 POLICIES = ("fit", "truncate", "error")
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(BuiltRecord))
@@ -150,6 +153,19 @@ class LengthGuard:
             fit_context(first.doc, context, count_tokens, budget)
             if self.policy == "fit"
             else _Fit(context, "truncated")
+        )
+        logger.log(
+            logging.INFO if outcome.action == "shortened" else logging.WARNING,
+            "task %r doc %s: prompt needs %d tokens, window %d: %s",
+            first.task_name,
+            first.doc_id,
+            needed,
+            self.window,
+            {
+                "shortened": f"book shortened ({outcome.passages_dropped} passages dropped)",
+                "flagged": "asked without its book (flagged)",
+                "truncated": "cut from the left (counted)",
+            }[outcome.action],
         )
         self._record(counts, first.doc_id, outcome)
         return outcome.context

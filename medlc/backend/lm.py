@@ -14,7 +14,6 @@ them. What changes:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,6 @@ from medlc.backend.generate import generate_in_batches
 from medlc.backend.length import LengthGuard, replace_context
 from medlc.backend.prefix import PrefixScorer, ScoringCounts
 from medlc.models import DEFAULT_MODEL_NAME, resolve_pretrained
-
-logger = logging.getLogger(__name__)
 
 # Padded context tokens one prefill forward may hold when batching several contexts
 # (`batch_size` > 1 or auto). One context longer than this still runs, alone.
@@ -98,6 +95,7 @@ class MedlcLM(HFLM):
         self.generation_limit = BatchLimit(rows)
         self.counts = ScoringCounts()
         self.left_truncated_requests = 0
+        self._pairs: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         self.guard = LengthGuard(over_length, self.max_length)
         self.scorer = PrefixScorer(
             self.model,
@@ -111,6 +109,14 @@ class MedlcLM(HFLM):
     # ----- log-likelihood -------------------------------------------------------------
 
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        try:
+            fitted = self._fit_to_window(requests)
+            return super().loglikelihood(fitted, disable_tqdm=disable_tqdm)
+        finally:
+            self._pairs.clear()
+
+    def _fit_to_window(self, requests: list[Instance]) -> list[Instance]:
+        """The requests as they will be scored: over-long contexts handled by the guard."""
         by_context: dict[str, list[Instance]] = {}
         for instance in requests:
             by_context.setdefault(instance.args[0], []).append(instance)
@@ -127,7 +133,7 @@ class MedlcLM(HFLM):
             )
             for inst in group:
                 fitted[id(inst)] = replace_context(inst, new_context)
-        return super().loglikelihood([fitted[id(inst)] for inst in requests], disable_tqdm=disable_tqdm)
+        return [fitted[id(inst)] for inst in requests]
 
     def _context_tokens(self, context: str) -> int:
         return len(self.tok_encode(context.rstrip())) if context.rstrip() else 1
@@ -138,6 +144,14 @@ class MedlcLM(HFLM):
             return 1, len(self.tok_encode(continuation, add_special_tokens=False))
         context_enc, continuation_enc = self._encode_pair(context, continuation)
         return len(context_enc), len(continuation_enc)
+
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        # The length check and TemplateLM.loglikelihood both need every pair's tokens; a
+        # long book is tokenised once per option instead of twice.
+        key = (context, continuation)
+        if key not in self._pairs:
+            self._pairs[key] = super()._encode_pair(context, continuation)
+        return self._pairs[key]
 
     def _loglikelihood_tokens(
         self,

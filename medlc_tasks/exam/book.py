@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, ExamItem
-from medlc_tasks.exam.support import SupportRules, facts_of, is_near_duplicate, other_option_supported
+from medlc_tasks.exam.support import ItemFacts, SupportRules, distractor_conflict, is_near_duplicate
 from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence_spans
 
 SEP = len(PASSAGE_SEPARATOR)
@@ -126,7 +126,7 @@ def rank_candidates(
     Pools beyond max_ranked passages (a whole CMExam) are sampled first, so ranking stays
     linear in the number of items.
     """
-    facts = facts_of(item)
+    facts = ItemFacts.of_item(item)
     gold_trigrams = char_ngrams(item.evidence, 3)
     probe = char_ngrams(item.question + "".join(item.options.values()), 2)
     indices = list(range(len(pool)))
@@ -148,7 +148,7 @@ def rank_candidates(
         if is_near_duplicate(gold_trigrams, pool.trigrams[index], rules):
             result.near_duplicates += 1
             continue
-        if other_option_supported(pool.passages[index].text, facts, rules, pool.keys[index]) is not None:
+        if distractor_conflict(pool.passages[index].text, facts, rules, pool.keys[index]) is not None:
             result.conflicting += 1
             continue
         result.order.append(index)

@@ -33,8 +33,8 @@ from medlc_tasks.exam.loaders import Drop, LoadResult, load_items
 from medlc_tasks.exam.manifest import compose_manifest, write_exam_files
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, DEPTHS, BuiltRecord, ExamItem
 from medlc_tasks.exam.store import CLOSED_BUCKET, write_exam_atomically
-from medlc_tasks.exam.support import SupportRules, facts_of, mentions_item, missing_key_options
-from medlc_tasks.exam.textnorm import SourceError, char_ngrams, coverage, normalize, read_text
+from medlc_tasks.exam.support import ItemFacts, SupportRules, mentions_item, missing_key_options
+from medlc_tasks.exam.textnorm import SourceError, coverage, normalize, read_text
 
 BUILDER_VERSION = "1.0.0"
 Progress = Callable[[str, int, int], None]
@@ -115,7 +115,7 @@ def build_exam(
     ]
     items, drops = _merge(loads, options.strict)
     references, reference_info = _read_references(reference_files, options)
-    prepared = _prepare_evidence(items, references, options, max_evidence, drops)
+    prepared = _prepare_evidence(items, PassagePool(references), options, max_evidence, drops)
     pool = PassagePool(
         [Passage(p.item.evidence, p.item.id, p.item.department) for p in prepared] + references
     )
@@ -242,18 +242,21 @@ def _read_references(
         chunks = chunk_reference(
             normalize(decoded.text), path.name, options.reference_min_chars, options.reference_max_chars
         )
-        undecodable = [c for c in chunks if "\ufffd" in c.text]
-        leaks = 0
+        undecodable = emptied = leaks = 0
         for chunk in chunks:
             if "\ufffd" in chunk.text:
+                undecodable += 1
                 continue
             scrubbed = scrub_leaks(chunk.text)
             leaks += scrubbed.count
             if scrubbed.text:
                 passages.append(dataclasses.replace(chunk, text=scrubbed.text))
+            else:
+                emptied += 1
         info.append({
             "name": path.name, "sha256": sha256_file(path), "encoding": decoded.encoding,
-            "passages": len(chunks) - len(undecodable), "passages_dropped_undecodable": len(undecodable),
+            "undecodable_bytes": decoded.undecodable_bytes, "passages": len(chunks) - undecodable - emptied,
+            "passages_dropped_undecodable": undecodable, "passages_dropped_all_leak": emptied,
             "leaks_scrubbed": leaks,
         })  # fmt: skip
     return passages, info
@@ -261,7 +264,7 @@ def _read_references(
 
 def _prepare_evidence(
     items: list[ExamItem],
-    references: list[Passage],
+    references: PassagePool,
     options: BuildOptions,
     max_evidence: int,
     drops: list[Drop],
@@ -299,14 +302,16 @@ def _prepare_evidence(
     return prepared
 
 
-def _reference_evidence(item: ExamItem, references: list[Passage], options: BuildOptions) -> Passage | None:
-    facts = facts_of(item)
+def _reference_evidence(item: ExamItem, references: PassagePool, options: BuildOptions) -> Passage | None:
+    """The reference passage holding every keyed option text that best matches the question."""
+    facts = ItemFacts.of_item(item)
     rules = dataclasses.replace(options.rules, question_overlap=options.reference_evidence_overlap)
     best, best_score = None, 0.0
-    for passage in references:
-        if missing_key_options(passage.text, facts) or not mentions_item(passage.text, facts, rules):
+    for passage, key, bigrams in zip(references.passages, references.keys, references.bigrams, strict=True):
+        about_item = mentions_item(passage.text, facts, rules, key, bigrams)
+        if not about_item or missing_key_options(passage.text, facts, key):
             continue
-        score = coverage(facts.question_grams, char_ngrams(passage.text, 2))
+        score = coverage(facts.question_grams, bigrams)
         if best is None or score > best_score:
             best, best_score = passage, score
     return best

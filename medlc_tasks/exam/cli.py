@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reference text files for distractors and missing evidence",
     )
     build.add_argument(
+        "--reference-encoding",
+        default="auto",
+        choices=KNOWN_ENCODINGS,
+        help="encoding of the reference files (auto: UTF-8, else GB18030)",
+    )
+    build.add_argument(
         "--buckets",
         default=",".join(DEFAULT_BUCKETS),
         help="book lengths: 1k,2k,4k or name=chars (default: %(default)s)",
@@ -129,19 +135,23 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         buckets = parse_buckets(args.buckets)
         mapping = parse_mapping(args.mapping) if args.mapping else None
-        options = BuildOptions(strict=args.strict, drop_multi_answer=args.drop_multi_answer)
+        options = BuildOptions(
+            strict=args.strict,
+            drop_multi_answer=args.drop_multi_answer,
+            reference_encoding=args.reference_encoding,
+        )
         inputs, references = list(args.inputs), list(args.reference)
         if not inputs:
             items, bundled_references = bundled_sources()
+            # The cached bundled exam serves only the default build; anything else is built anew.
             if (
                 args.out is None
                 and args.seed == BUNDLED_SEED
                 and not references
-                and args.strict
-                and not args.drop_multi_answer
+                and options == BuildOptions()
             ):
                 out = bundled_exam_dir(buckets)
-                _print_summary(read_manifest(out), out)
+                _print_summary(read_manifest(out), out, "the bundled exam (cached)")
                 return 0
             inputs, references = items, bundled_references + references
         if args.out is None:
@@ -163,7 +173,7 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(manifest: dict[str, Any], out: Path) -> None:
+def _print_summary(manifest: dict[str, Any], out: Path, what: str = "exam written") -> None:
     counts = manifest["counts"]
     sources = Table(title="sources", title_justify="left")
     for column in ("file", "format", "encoding", "read", "kept", "dropped", "multi-answer", "options"):
@@ -204,7 +214,7 @@ def _print_summary(manifest: dict[str, Any], out: Path) -> None:
         numbers = ("target_chars", "count", "min_chars", "mean_chars", "max_chars", "mean_passages")
         _add_row(stats, bucket, *(str(row[key]) for key in numbers), depths)
     console.print(stats)
-    console.print(f"exam written to {out}", highlight=False, soft_wrap=True)
+    console.print(f"{what}: {out}", highlight=False, soft_wrap=True)
 
 
 def _add_row(table: Table, *cells: str) -> None:

@@ -11,16 +11,24 @@ an unreadable header) always raise.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medlc.provenance import sha256_file
+from medlc_tasks.exam.fields import (
+    RowError,
+    conflict_terms,
+    letter_of_answer_text,
+    option_aliases,
+    parse_answer,
+    parse_options,
+    text_of,
+)
 from medlc_tasks.exam.records import Row, container_of, csv_header, iter_rows
-from medlc_tasks.exam.schema import LETTERS, ExamItem
-from medlc_tasks.exam.support import OPTION_ALIASES
+from medlc_tasks.exam.schema import ExamItem
+from medlc_tasks.exam.support import CONFLICT_TERMS, OPTION_ALIASES
 from medlc_tasks.exam.textnorm import SourceError, decode_bytes, normalize
 
 FORMATS = ("auto", "medlc", "cmexam", "medqa", "mapped")
@@ -47,12 +55,6 @@ _MEDLC_FIELDS = {
     "contradicts_common_knowledge", "common_knowledge_answer", "anchors", "meta",
 }  # fmt: skip
 _REQUIRED_MEDLC = ("id", "question", "options", "answer", "evidence")
-
-
-class RowError(ValueError):
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -233,24 +235,24 @@ def _mapped_item(fields: dict[str, Any], mapping: dict[str, str], fmt: str, gues
         raw_options: Any = [fields.get(column, "") for column in options_spec.split("+")]
     else:
         raw_options = _pick(fields, options_spec)
-    question = _text(_pick(fields, mapping["question"]))
+    question = text_of(_pick(fields, mapping["question"]))
     if not question:
         raise RowError("empty_question", "empty question")
     options = parse_options(raw_options)
     answer_raw = _pick(fields, mapping["answer"])
-    if fmt == "medqa" and not _text(answer_raw):
-        answer_raw = _letter_of_answer_text(fields.get("answer"), options)
+    if fmt == "medqa" and not text_of(answer_raw):
+        answer_raw = letter_of_answer_text(fields.get("answer"), options)
     answer = parse_answer(answer_raw, options)
     used = {column for spec in mapping.values() for part in spec.split("+") for column in part.split("|")}
     meta = {key: value for key, value in fields.items() if key not in used and value not in ("", None)}
     return ExamItem(
-        id=_text(_pick(fields, mapping.get("id"))) or guess_id,
+        id=text_of(_pick(fields, mapping.get("id"))) or guess_id,
         question=question,
         options=options,
         answer=answer,
-        evidence=_text(_pick(fields, mapping.get("evidence"))),
-        department=_text(_pick(fields, mapping.get("department"))),
-        difficulty=_text(_pick(fields, mapping.get("difficulty"))),
+        evidence=text_of(_pick(fields, mapping.get("evidence"))),
+        department=text_of(_pick(fields, mapping.get("department"))),
+        difficulty=text_of(_pick(fields, mapping.get("difficulty"))),
         meta=meta,
     )
 
@@ -259,10 +261,10 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
     unknown = sorted(set(fields) - _MEDLC_FIELDS)
     if unknown:
         raise RowError("malformed_row", f"unknown key(s) {unknown}; extra data belongs under 'meta'")
-    question = _text(fields.get("question"))
+    question = text_of(fields.get("question"))
     if not question:
         raise RowError("empty_question", "empty question")
-    item_id = _text(fields.get("id"))
+    item_id = text_of(fields.get("id"))
     if not item_id:
         raise RowError("malformed_row", "missing id")
     options = parse_options(fields.get("options"))
@@ -286,115 +288,20 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
     if not isinstance(meta, dict):
         raise RowError("malformed_row", "'meta' must be an object")
     if OPTION_ALIASES in meta:
-        meta = {**meta, OPTION_ALIASES: _aliases(meta[OPTION_ALIASES], options)}
+        meta = {**meta, OPTION_ALIASES: option_aliases(meta[OPTION_ALIASES], options)}
+    if CONFLICT_TERMS in meta:
+        meta = {**meta, CONFLICT_TERMS: conflict_terms(meta[CONFLICT_TERMS])}
     return ExamItem(
         id=item_id,
         question=question,
         options=options,
         answer=answer,
-        evidence=_text(fields.get("evidence")),
-        department=_text(fields.get("department")),
-        difficulty=_text(fields.get("difficulty")),
+        evidence=text_of(fields.get("evidence")),
+        department=text_of(fields.get("department")),
+        difficulty=text_of(fields.get("difficulty")),
         counterfactual=flags["counterfactual"],
         contradicts_common_knowledge=flags["contradicts_common_knowledge"],
         common_knowledge_answer=common,
         anchors=[normalize(anchor) for anchor in anchors if normalize(anchor)],
         meta=meta,
     )
-
-
-def _aliases(aliases: Any, options: dict[str, str]) -> dict[str, list[str]]:
-    """meta.option_aliases checked (letters among the options, lists of text) and normalised."""
-    valid = isinstance(aliases, dict) and all(
-        normalize(str(letter)).upper() in options
-        and isinstance(terms, list)
-        and all(isinstance(term, str) for term in terms)
-        for letter, terms in aliases.items()
-    )
-    if not valid:
-        expected = f"an object from option letters ({', '.join(options)}) to lists of strings"
-        raise RowError("malformed_row", f"meta.{OPTION_ALIASES} must be {expected}")
-    return {
-        normalize(str(letter)).upper(): [normalize(term) for term in terms]
-        for letter, terms in aliases.items()
-    }
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        raise RowError("malformed_row", f"expected text, got {type(value).__name__}")
-    return normalize(str(value))
-
-
-_OPTION_LINE = re.compile(r"^([A-Ha-h])\s*[.、:)\]]?\s*(.*)$", re.DOTALL)
-
-
-def parse_options(raw: Any) -> dict[str, str]:
-    """Options as a letter dict, a list, a JSON string of either, or lines "A xxx"."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise RowError("malformed_row", "no options")
-    if isinstance(raw, str):
-        stripped = raw.strip()
-        if stripped[:1] in "[{":
-            try:
-                raw = json.loads(stripped)
-            except json.JSONDecodeError:
-                pass
-    if isinstance(raw, dict):
-        pairs = [(normalize(str(key)).upper(), _text(value)) for key, value in raw.items()]
-    elif isinstance(raw, list):
-        pairs = [
-            (LETTERS[i] if i < len(LETTERS) else "?", _strip_letter(_text(v), i)) for i, v in enumerate(raw)
-        ]
-    else:
-        pairs = []
-        for line in filter(None, (line.strip() for line in normalize(str(raw)).split("\n"))):
-            match = _OPTION_LINE.match(line)
-            if match is None:
-                raise RowError("malformed_row", f"option line {line!r} does not start with a letter A-H")
-            pairs.append((match.group(1).upper(), match.group(2).strip()))
-    letters = [letter for letter, _ in pairs]
-    if len(pairs) < 2:
-        raise RowError("malformed_row", f"expected at least 2 options, got {len(pairs)}")
-    if letters != list(LETTERS[: len(letters)]):
-        raise RowError(
-            "malformed_row", f"option letters must run A, B, C ... without gaps; got {', '.join(letters)}"
-        )
-    for letter, text in pairs:
-        if not text:
-            raise RowError("malformed_row", f"option {letter} is empty")
-    return dict(pairs)
-
-
-def _strip_letter(text: str, index: int) -> str:
-    """List options are often written "A. xxx"; drop the letter when it is the expected one."""
-    match = _OPTION_LINE.match(text)
-    if index >= len(LETTERS) or match is None or text[1:2] not in ".、:) ":
-        return text
-    if match.group(1).upper() == LETTERS[index] and match.group(2).strip():
-        return match.group(2).strip()
-    return text
-
-
-def parse_answer(raw: Any, options: dict[str, str]) -> str:
-    """Keyed letters, sorted and de-duplicated: "A, C, E" / "ace" / "CA" -> "AC" style."""
-    text = _text(raw)
-    if not text:
-        raise RowError("missing_answer", "missing answer")
-    letters = re.sub(r"[\s,、;/|和及]+", "", text).upper()
-    if not re.fullmatch(r"[A-Z]+", letters):
-        raise RowError("answer_not_in_options", f"answer {text!r} is not option letters")
-    outside = sorted(set(letters) - set(options))
-    if outside:
-        named = f"answer {text!r}" if len(set(letters)) == 1 else f"answer {text!r}: {', '.join(outside)}"
-        raise RowError("answer_not_in_options", f"{named} is not among the options {', '.join(options)}")
-    return "".join(sorted(set(letters)))
-
-
-def _letter_of_answer_text(answer_text: Any, options: dict[str, str]) -> str:
-    """MedQA rows without answer_idx still carry the answer text; find its letter."""
-    text = _text(answer_text)
-    matches = [letter for letter, option in options.items() if option == text]
-    return matches[0] if len(matches) == 1 else ""

@@ -156,19 +156,6 @@ def char_ngrams(text: str, n: int) -> frozenset[str]:
     return frozenset(key[i : i + n] for i in range(len(key) - n + 1))
 
 
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
-def containment(a: frozenset[str], b: frozenset[str]) -> float:
-    """Share of the smaller set found in the larger: catches a passage quoted inside another."""
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
-
-
 def coverage(part: frozenset[str], whole: frozenset[str]) -> float:
     """Share of `part`'s n-grams that also occur in `whole`."""
     if not part:
@@ -183,7 +170,11 @@ def contains_term(haystack_key: str, term: str) -> bool:
     into digits (option "5 mg" is not in "15 mg") or Latin letters into Latin letters ("IgA"
     is not in "IgAN"). A letter beside a digit is a boundary: "1500 IU" is in "维生素D 1500 IU".
     """
-    needle = match_key(term)
+    return contains_key(haystack_key, match_key(term))
+
+
+def contains_key(haystack_key: str, needle: str) -> bool:
+    """`contains_term` for a needle that is already a match key (the hot path)."""
     if not needle:
         return False
     start = haystack_key.find(needle)

@@ -21,12 +21,11 @@ from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, PASSAGE_SEPARATOR, BuiltRecord
 from medlc_tasks.exam.store import CLOSED_BUCKET, ExamDirError, read_manifest, read_records
 from medlc_tasks.exam.support import (
-    OPTION_ALIASES,
     ItemFacts,
     SupportRules,
+    distractor_conflict,
     is_near_duplicate,
     missing_key_options,
-    other_option_supported,
 )
 from medlc_tasks.exam.textnorm import char_ngrams, match_key
 
@@ -145,7 +144,7 @@ class _BookChecker:
         self._facts: dict[str, ItemFacts] = {}
 
     def check(self, record: BuiltRecord, info: dict[str, Any], found: _Findings) -> None:
-        """`info` is the manifest's entry for the item: its anchors and option aliases."""
+        """`info` is the manifest's entry for the item: anchors, and meta with aliases and conflict terms."""
 
         def problem(check: str, message: str) -> None:
             found.add(record.id, record.bucket, check, message)
@@ -168,9 +167,10 @@ class _BookChecker:
         self._check_depth(record, problem)
         if record.id not in self._facts:
             options = dict(zip(record.choices, record.options, strict=False))
-            aliases = info.get("meta", {}).get(OPTION_ALIASES)
-            anchors = info.get("anchors", [])
-            self._facts[record.id] = ItemFacts.of(record.question, options, record.answer, anchors, aliases)
+            anchors, meta = info.get("anchors", []), info.get("meta", {})
+            self._facts[record.id] = ItemFacts.of_parts(
+                record.question, options, record.answer, anchors, meta
+            )
         facts = self._facts[record.id]
         gold = record.passages[record.gold_index]
         missing = missing_key_options(gold, facts)
@@ -186,10 +186,9 @@ class _BookChecker:
                 problem("leaked_letters", f"{where} leaks the answer: {leak!r}")
             if index == record.gold_index:
                 continue
-            letter = other_option_supported(passage, facts, self.rules, _key(passage))
-            if letter is not None:
-                backed = f"option {letter} {facts.options[letter]!r}"
-                problem("distractor_supports_other_option", f"{where} backs {backed}: {passage[:60]!r}")
+            conflict = distractor_conflict(passage, facts, self.rules, _key(passage))
+            if conflict is not None:
+                problem("distractor_supports_other_option", f"{where} {conflict}: {passage[:60]!r}")
             if is_near_duplicate(gold_grams, _trigrams(passage), self.rules):
                 problem(
                     "near_duplicate_distractor",

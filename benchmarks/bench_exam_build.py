@@ -1,6 +1,6 @@
 """How long building and validating the bundled exam takes (all six buckets, 1k..32k).
 
-    python benchmarks/exam_build.py [--repeat 3]
+    python benchmarks/bench_exam_build.py [--repeat 3]
 
 Prints wall-clock seconds per stage; nothing is asserted, because timings belong to the
 machine, not to the test suite.
