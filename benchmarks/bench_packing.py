@@ -65,6 +65,7 @@ def main() -> int:
             [
                 f"model.pretrained={model}",
                 f"output_dir={work / ('packed' if packing else 'padded')}",
+                f"run_name=bench_{'packed' if packing else 'padded'}",
                 *data,
                 f"data.n={n}",
                 "data.eval_fraction=0",

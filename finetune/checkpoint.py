@@ -102,20 +102,27 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, expected: Traine
 def save_trainable_only(accelerator: Accelerator, trainable: set[str]) -> None:
     """Make accelerate's save/load_state keep only trainable tensors (LoRA adapters).
 
+    `trainable` holds parameter names of the unwrapped model.
+
     FSDP and DeepSpeed save their own sharded state and are left as they are.
     """
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         return
 
+    def plain(key: str) -> str:
+        # Whether accelerate hands over DDP-wrapped ("module."-prefixed) names varies by
+        # distributed type; compare and store names as the unwrapped model has them.
+        return key.removeprefix("module.")
+
     def before_save(models: list, weights: list[dict], output_dir: str) -> None:
         for i, state_dict in enumerate(weights):
-            weights[i] = {k: v for k, v in state_dict.items() if k in trainable}
+            weights[i] = {plain(k): v for k, v in state_dict.items() if plain(k) in trainable}
 
     def before_load(models: list, input_dir: str) -> None:
         for i, model in enumerate(list(models)):
             name = "model.safetensors" if i == 0 else f"model_{i}.safetensors"
             saved = load_file(os.path.join(input_dir, name))
-            result = model.load_state_dict(saved, strict=False)
+            result = accelerator.unwrap_model(model).load_state_dict(saved, strict=False)
             missing = trainable - set(saved)
             if result.unexpected_keys or missing:
                 raise ResumeError(

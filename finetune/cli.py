@@ -50,6 +50,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     except user_errors() as err:
         print(f"medlc finetune: {err}", file=sys.stderr)
         return 2
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # one summary per run, not one per process
+        return 0
     print(json.dumps({"run": result.run_name, "steps": result.steps, "train_loss": result.train_loss,
                       "eval_loss": result.eval_loss, "adapter_dir": result.adapter_dir,
                       "model_dir": result.model_dir, "merged_dir": result.merged_dir}, ensure_ascii=False))

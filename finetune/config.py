@@ -117,7 +117,7 @@ class RuntimeConfig:
     eval_every: int = 0
     # Steps between resumable checkpoints; 0 saves none (only the final save).
     save_every: int = 100
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 2  # the newest K; 0 keeps them all
     # `auto` adds TensorBoard if installed, and W&B if installed and WANDB_PROJECT is set.
     report_to: list[Literal["auto", "tensorboard", "wandb"]] = field(default_factory=lambda: ["auto"])
 

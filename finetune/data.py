@@ -100,27 +100,25 @@ def alpaca_messages(record: dict[str, Any], columns: dict) -> list[dict[str, str
     return _check_messages(messages, "messages")
 
 
-def openai_messages(record: dict[str, Any], columns: dict) -> list[dict[str, str]]:
-    turns = record.get("messages")
+def _turns(record: dict[str, Any], key: str, role_key: str, text_key: str, roles: dict[str, str]) -> list[dict[str, str]]:
+    """A list of turn objects under `key`, each naming its speaker and text, as messages."""
+    turns = record.get(key)
     if not isinstance(turns, list):
-        raise InvalidRecord("messages", "a list of {role, content}", turns)
+        raise InvalidRecord(key, f"a list of {{{role_key}, {text_key}}}", turns)
     messages = []
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get("role") not in ROLES or not isinstance(turn.get("content"), str):
-            raise InvalidRecord(f"messages[{i}]", f"{{role: one of {list(ROLES)}, content: string}}", turn)
-        messages.append({"role": turn["role"], "content": turn["content"]})
-    return _check_messages(messages, "messages")
+        if not isinstance(turn, dict) or turn.get(role_key) not in roles or not isinstance(turn.get(text_key), str):
+            raise InvalidRecord(f"{key}[{i}]", f"{{{role_key}: one of {sorted(roles)}, {text_key}: string}}", turn)
+        messages.append({"role": roles[turn[role_key]], "content": turn[text_key]})
+    return messages
+
+
+def openai_messages(record: dict[str, Any], columns: dict) -> list[dict[str, str]]:
+    return _check_messages(_turns(record, "messages", "role", "content", {r: r for r in ROLES}), "messages")
 
 
 def sharegpt_messages(record: dict[str, Any], columns: dict) -> list[dict[str, str]]:
-    turns = record.get("conversations")
-    if not isinstance(turns, list):
-        raise InvalidRecord("conversations", "a list of {from, value}", turns)
-    messages = []
-    for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES or not isinstance(turn.get("value"), str):
-            raise InvalidRecord(f"conversations[{i}]", f"{{from: one of {sorted(SHAREGPT_ROLES)}, value: string}}", turn)
-        messages.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn["value"]})
+    messages = _turns(record, "conversations", "from", "value", SHAREGPT_ROLES)
     if record.get("system"):
         messages.insert(0, {"role": "system", "content": _text(record, "system")})
     return _check_messages(messages, "conversations")

@@ -17,9 +17,10 @@ Packing. Examples are packed into rows of at most `max_length` tokens by best-fi
 decreasing. `position_ids` restart at 0 for every example and the 2D attention mask is left
 out: transformers then builds a block-diagonal causal mask for sdpa/eager, and flash
 attention takes the same position_ids as variable-length boundaries (for flash attention
-a micro-batch is flattened into one row, the layout its varlen path expects). Attention and
-loss therefore never cross examples; tests/test_finetune_packing.py checks that packed and
-unpacked losses agree.
+a micro-batch is flattened into one row, the layout its varlen path expects). The forward
+must run with use_cache=False (recipe.batch_loss does): with a KV cache present transformers
+skips that mask. Attention and loss therefore never cross examples;
+tests/test_finetune_packing.py checks that packed and unpacked losses agree.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -193,6 +194,7 @@ def mixture_manifest(mixture: Mixture, config: FinetuneConfig) -> dict[str, Any]
         sources.append(
             {
                 **asdict(loaded.config),
+                "resolved_path": str(Path(loaded.config.path).resolve()),
                 "sha256": loaded.sha256,
                 "records": loaded.records,
                 "invalid_skipped": loaded.invalid_count,

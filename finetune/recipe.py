@@ -155,7 +155,8 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
     scheduler = get_scheduler(optim.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=plan.total_steps)
     accelerator.register_for_checkpointing(scheduler)
     if lora:
-        save_trainable_only(accelerator, {n for n, p in model.named_parameters() if p.requires_grad})
+        unwrapped = accelerator.unwrap_model(model)
+        save_trainable_only(accelerator, {n for n, p in unwrapped.named_parameters() if p.requires_grad})
 
     state = fresh
     checkpoint = latest_checkpoint(out) if resume else None
@@ -180,8 +181,10 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
         for step in range(state.step, plan.total_steps):
             step_start = time.perf_counter()
             micros = plan.step_micro_batches(step, rank)
-            filler = _zero_weight(batch_of(plan.epoch_micro_batches(plan.epoch_of(step))[0], examples))
-            batches = [batch_of(m, examples) if m is not None else filler for m in micros if m is not None or world > 1]
+            batches = [batch_of(m, examples) for m in micros if m is not None]
+            if world > 1:  # a process out of data still joins every backward (see steps.py)
+                filler = _zero_weight(batch_of(plan.epoch_micro_batches(plan.epoch_of(step))[0], examples))
+                batches += [filler] * (len(micros) - len(batches))
             counts = torch.tensor([sum(b.label_tokens for b in batches), sum(b.tokens for b in batches), sum(b.padded_tokens for b in batches)], device=device)
             counts = accelerator.reduce(counts, "sum")
             num_items = counts[0].clamp(min=1).float()

@@ -10,7 +10,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay one line in CI logs
+
+
+def _stdout() -> Console:
+    """stdout console; outside a terminal (CI logs, pipes) wide enough that no task name
+    or number is cut short to rich's default 80 columns."""
+    plain = Console()
+    return plain if plain.is_terminal else Console(width=200)
 
 
 def _user_errors(func):
@@ -34,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     from medlc.runner.run import parse_shard, run
 
     config = load_config(args.config or packaged_config("default"), args.set)
-    out = Console()
+    out = _stdout()
     summary = run(config, args.results, shard=parse_shard(args.shard), console=out)
     out.print(
         f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
@@ -50,11 +57,10 @@ def _run(args: argparse.Namespace) -> int:
 SHORT = {"general fraction": "gf", "volume": "n", "counterfactual": "cf", "over-length": "over"}
 
 
-def _summary_table(board) -> Table:
-    """The leaderboard's first variant, each cell as value over its 95% interval."""
+def _summary_table(board, variant: str) -> Table:
+    """One variant of the leaderboard, each cell as value over its 95% interval."""
     from reports.leaderboard import cells, columns
 
-    variant = next(iter(board.variants))
     table = Table(title=f"medlc leaderboard ({variant} variant; value over 95% CI)",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for name in columns(board, variant):
@@ -81,9 +87,9 @@ def _report_to(results: str, out: str, variant: str | None, iters: int | None = 
     from reports.stats import DEFAULT_ITERS
 
     report = make_report(results, out, variant=variant, iters=iters or DEFAULT_ITERS)
-    out_console = Console()
-    if report.board.variants:
-        out_console.print(_summary_table(report.board))
+    out_console = _stdout()
+    for variant in report.board.variants:
+        out_console.print(_summary_table(report.board, variant))
     for warning in report.board.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     for fig in report.figures:
@@ -121,7 +127,7 @@ def _check(args: argparse.Namespace) -> int:
         table.add_row(row.task, items, f"{row.baseline_acc:.3f}", f"{row.candidate_acc:.3f}",
                       f"{row.drop:+.3f}", str(row.baseline_only), str(row.candidate_only),
                       f"{row.p:.2g}", f"{row.p_adjusted:.2g}", verdict)
-    Console().print(table)
+    _stdout().print(table)
     if result.failed:
         worse = ", ".join(row.task for row in result.rows if row.worse)
         console.print(f"[bold red]FAIL[/]: candidate is significantly worse on {worse}")

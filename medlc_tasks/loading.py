@@ -92,7 +92,12 @@ def checked_records(exam_dir: Path, bucket: str) -> list[BuiltRecord]:
 
 @lru_cache(maxsize=8)
 def _tokenizer_window(
-    pretrained: str, gguf_file: str | None, tokenizer: str | None, max_length: int | None
+    pretrained: str,
+    gguf_file: str | None,
+    tokenizer: str | None,
+    max_length: int | None,
+    revision: str | None,
+    trust_remote_code: bool,
 ) -> ModelWindow:
     from lm_eval.models.utils import DEFAULT_MAX_LENGTH, resolve_max_length
     from transformers import AutoConfig, AutoTokenizer
@@ -100,12 +105,14 @@ def _tokenizer_window(
     from medlc.models import resolve_pretrained
 
     local = resolve_pretrained(pretrained, gguf_file)
-    tok = AutoTokenizer.from_pretrained(tokenizer or local)
+    hub: dict[str, Any] = {"trust_remote_code": trust_remote_code} | ({"revision": revision} if revision else {})
+    tok = AutoTokenizer.from_pretrained(tokenizer or local, **hub)
     if max_length:
         window = int(max_length)
     else:
         # The same resolution lm-eval's hf backend applies, so both sides agree on the window.
-        window = resolve_max_length(AutoConfig.from_pretrained(local), tok, default=DEFAULT_MAX_LENGTH)
+        config = AutoConfig.from_pretrained(local, **hub)
+        window = resolve_max_length(config, tok, default=DEFAULT_MAX_LENGTH)
 
     def count_tokens(text: str) -> int:
         return len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
@@ -115,16 +122,21 @@ def _tokenizer_window(
 
 def model_window(metadata: Mapping[str, Any]) -> ModelWindow | None:
     """The scored model's window from the task metadata (lm-eval merges --model_args into
-    it): `pretrained`, optional `gguf_file`, `tokenizer` and `max_length`."""
+    it): `pretrained`, optional `gguf_file`, `tokenizer`, `max_length`, `revision`,
+    `trust_remote_code`. None when no model is named by path or hub id."""
     pretrained = metadata.get("pretrained")
     if not isinstance(pretrained, str) or not pretrained:
         return None
     max_length = metadata.get("max_length")
+    tokenizer = metadata.get("tokenizer")
+    revision = metadata.get("revision")
     return _tokenizer_window(
         pretrained,
         metadata.get("gguf_file") or None,
-        metadata.get("tokenizer") if isinstance(metadata.get("tokenizer"), str) else None,
+        tokenizer if isinstance(tokenizer, str) else None,
         int(max_length) if max_length else None,
+        str(revision) if revision else None,
+        bool(metadata.get("trust_remote_code", False)),
     )
 
 

@@ -33,8 +33,7 @@ _INSTRUCTIONS: dict[tuple[str, bool], str] = {
         "只写出正确选项的字母（多选题写出全部正确字母，如 ACD），不要解释。"
     ),
     ("gen", False): (
-        "以下是一道医学考试选择题。请作答。"
-        "只写出正确选项的字母（多选题写出全部正确字母，如 ACD），不要解释。"
+        "以下是一道医学考试选择题。请作答。只写出正确选项的字母（多选题写出全部正确字母，如 ACD），不要解释。"
     ),
 }
 
@@ -44,9 +43,8 @@ def _get(record: Any, name: str) -> Any:
 
 
 def options_block(record: Any) -> str:
-    return "\n".join(
-        f"{letter}. {text}" for letter, text in zip(_get(record, "choices"), _get(record, "options"), strict=True)
-    )
+    pairs = zip(_get(record, "choices"), _get(record, "options"), strict=True)
+    return "\n".join(f"{letter}. {text}" for letter, text in pairs)
 
 
 def render_prompt(record: Any, variant: str) -> str:

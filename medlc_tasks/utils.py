@@ -9,6 +9,7 @@ from typing import Any
 import datasets
 
 from medlc_tasks import metrics, prompts
+from medlc_tasks.exam.bundled import resolve_exam_dir
 from medlc_tasks.loading import DEFAULT_MARGIN_TOKENS, build_docs, model_window
 
 logger = logging.getLogger("medlc_tasks")
@@ -32,8 +33,6 @@ def load_exam(
     `loaded` is the task config's own (empty) dict: filling it puts the exam file, its
     sha256 and what the loader did into the results JSON under the task's config.
     """
-    from medlc_tasks.exam.bundled import resolve_exam_dir
-
     directory = resolve_exam_dir(exam_dir)
     window = model_window(metadata)
     if window is None:

@@ -26,26 +26,37 @@ figure img{max-width:640px;border:1px solid #e5e5ea}
 footer{margin-top:2rem;font-size:.8rem;color:#6e6e73;border-top:1px solid #d0d0d7;padding-top:.5rem}
 """
 
-# Click a header to sort by it; numbers sort by their point estimate (data-v).
+# Click a header to sort by it; numbers sort by their point estimate (data-v). A link
+# ending in #sort=<column> (or #sort=<column>:asc) opens the page already sorted.
 SCRIPT = """
+function sortBy(table, col, asc){
+  table.querySelectorAll("th").forEach(function(h){h.removeAttribute("aria-sort")});
+  table.tHead.rows[0].cells[col].setAttribute("aria-sort", asc ? "ascending" : "descending");
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  rows.sort(function(a, b){
+    var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+    var nx = parseFloat(x), ny = parseFloat(y);
+    var cmp = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
+    return asc ? cmp : -cmp;
+  });
+  rows.forEach(function(r){body.appendChild(r)});
+}
 document.querySelectorAll("table.sortable").forEach(function(table){
   table.querySelectorAll("th").forEach(function(th, col){
     th.addEventListener("click", function(){
-      var asc = th.getAttribute("aria-sort") !== "ascending";
-      table.querySelectorAll("th").forEach(function(h){h.removeAttribute("aria-sort")});
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function(a, b){
-        var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var cmp = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
-        return asc ? cmp : -cmp;
-      });
-      rows.forEach(function(r){body.appendChild(r)});
+      sortBy(table, col, th.getAttribute("aria-sort") !== "ascending");
     });
   });
 });
+var wanted = decodeURIComponent(location.hash).match(/^#sort=([^:]+)(:asc)?$/);
+if (wanted) {
+  document.querySelectorAll("table.sortable").forEach(function(table){
+    table.querySelectorAll("th").forEach(function(th, col){
+      if (th.textContent === wanted[1]) sortBy(table, col, !!wanted[2]);
+    });
+  });
+}
 """
 
 

@@ -7,36 +7,37 @@ from pathlib import Path
 import pytest
 
 from finetune.config import ConfigError, load_config
-from finetune.sweep import load_sweep
+from finetune.sweep import expand, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "finetune" / "configs"
 SMOKE = CONFIGS / "tiny_cpu_smoke.yaml"
 
 
-def _write(tmp_path: Path, text: str) -> Path:
+def _copy_as_bad_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "bad.yaml"
-    path.write_text(SMOKE.read_text(encoding="utf-8") + text, encoding="utf-8")
+    path.write_text(SMOKE.read_text(encoding="utf-8"), encoding="utf-8")
     return path
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in CONFIGS.glob("*.yaml")))
-def test_every_shipped_config_validates(path):
+def test_every_shipped_config_validates(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # sweeps name their base config relative to the repo root
     file = CONFIGS / path
     if "sweep" in path:
-        load_sweep(file)
+        assert expand(load_sweep(file))  # every grid point's config, not only the sweep file
     else:
         load_config(file)
 
 
 def test_wrong_type_names_file_key_and_expectation(tmp_path):
-    bad = _write(tmp_path, "")
+    bad = _copy_as_bad_yaml(tmp_path)
     with pytest.raises(ConfigError, match=r"bad\.yaml: optim\.lr: expected a number, got 'fast'"):
         load_config(bad, ["optim.lr=fast"])
 
 
 def test_unknown_key_lists_the_allowed_ones(tmp_path):
-    bad = _write(tmp_path, "")
+    bad = _copy_as_bad_yaml(tmp_path)
     with pytest.raises(ConfigError, match=r"optim\.learning_rate: unknown key; expected one of .*'lr'"):
         load_config(bad, ["optim.learning_rate=0.1"])
 
@@ -71,3 +72,14 @@ def test_bare_yaml_no_means_no_mixed_precision():
 def test_medical_fraction_without_medical_source_is_refused():
     with pytest.raises(ConfigError, match=r"data\.sources: expected a source with role: medical"):
         load_config(SMOKE, ["data.sources.2.role=general", "data.sources.3.role=general"])
+
+
+@pytest.mark.parametrize(
+    ("name", "distributed_type"),
+    [("single_gpu", "NO"), ("multi_gpu_ddp", "MULTI_GPU"), ("fsdp", "FSDP")],
+)
+def test_shipped_accelerate_configs_load_in_accelerate(name, distributed_type):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    loaded = load_config_from_file(str(CONFIGS / "accelerate" / f"{name}.yaml"))
+    assert loaded.distributed_type.value == distributed_type

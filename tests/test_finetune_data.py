@@ -93,3 +93,11 @@ def test_conversation_ending_on_a_user_turn_is_refused(tmp_path):
     path.write_text(json.dumps({"messages": [{"role": "user", "content": "只有问题"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"record 1: messages: expected a conversation ending with an assistant turn"):
         load_source(_source("m", "messages", path))
+
+
+def test_unknown_sharegpt_speaker_is_named_with_the_accepted_ones(tmp_path):
+    path = tmp_path / "s.jsonl"
+    turns = [{"from": "human", "value": "问"}, {"from": "tool", "value": "{}"}, {"from": "gpt", "value": "答"}]
+    path.write_text(json.dumps({"conversations": turns}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"record 1: conversations\[1\]: expected \{from: one of \['assistant', 'gpt', 'human', 'model', 'system', 'user'\], value: string\}"):
+        load_source(_source("s", "sharegpt", path))

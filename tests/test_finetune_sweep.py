@@ -50,11 +50,11 @@ def test_each_checkpoint_manifest_says_its_ratio_and_volume(swept):
         assert manifest["counts"]["train"] == {"general": general, "medical": 16 - general}
 
 
-def _score(tiny_model_dir, adapter_dir: str) -> dict:
-    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata={"exam_dir": str(FIXTURE_EXAM)})
+def _score(backend: str, model_args: dict) -> dict:
+    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata={"exam_dir": str(FIXTURE_EXAM), **model_args})
     return lm_eval.simple_evaluate(
-        model="hf",
-        model_args={"pretrained": str(tiny_model_dir), "peft": adapter_dir, "device": "cpu"},
+        model=backend,
+        model_args={**model_args, "device": "cpu"},
         tasks=["medlc_closedbook"],
         task_manager=manager,
         limit=LIMIT,
@@ -63,16 +63,35 @@ def _score(tiny_model_dir, adapter_dir: str) -> dict:
     )
 
 
-def test_lm_eval_hf_backend_scores_every_saved_adapter(swept, tiny_model_dir):
+def _loglikelihoods(results: dict) -> list[float]:
+    return [float(resp[0][0]) for sample in results["samples"]["medlc_closedbook"] for resp in sample["resps"]]
+
+
+@pytest.fixture(scope="module")
+def hf_scores(swept, tiny_model_dir):
+    """lm-eval's stock `hf` backend on every adapter the sweep saved: pretrained=base, peft=adapter."""
     _, index = swept
-    per_run = {}
-    for run in index["runs"]:
-        results = _score(tiny_model_dir, run["result"]["adapter_dir"])
+    return {
+        run["name"]: _score("hf", {"pretrained": str(tiny_model_dir), "peft": run["result"]["adapter_dir"]})
+        for run in index["runs"]
+    }
+
+
+def test_lm_eval_hf_backend_scores_every_saved_adapter(hf_scores):
+    for results in hf_scores.values():
         assert 0.0 <= results["results"]["medlc_closedbook"]["acc,none"] <= 1.0
         assert len(results["samples"]["medlc_closedbook"]) == LIMIT
-        per_run[run["name"]] = [s["resps"] for s in results["samples"]["medlc_closedbook"]]
     # Each adapter was really applied: different mixtures give different log-likelihoods.
-    assert len({json.dumps(v, default=str) for v in per_run.values()}) == 3
+    assert len({tuple(_loglikelihoods(r)) for r in hf_scores.values()}) == 3
+
+
+def test_medlc_hf_backend_reads_the_same_adapter_and_agrees_with_hf(swept, hf_scores, tiny_model_dir):
+    import medlc.backend  # noqa: F401 - registers "medlc-hf"
+
+    _, index = swept
+    run = index["runs"][1]
+    results = _score("medlc-hf", {"pretrained": str(tiny_model_dir), "peft": run["result"]["adapter_dir"]})
+    assert _loglikelihoods(results) == pytest.approx(_loglikelihoods(hf_scores[run["name"]]), abs=1e-4)
 
 
 def test_finished_runs_are_skipped_when_the_sweep_runs_again(swept, tiny_model_dir, monkeypatch):

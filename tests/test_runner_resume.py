@@ -124,7 +124,7 @@ def test_process_killed_mid_run_resumes_to_identical_results(config, full_run, t
     )
     try:
         # Kill it hard as soon as one pair is on disk, wherever it is in the next one.
-        while proc.poll() is None and not list(tmp_path.glob(f"*/*/*/*/{DONE_FILE}")):
+        while proc.poll() is None and not ResultStore(tmp_path).done_pairs():
             time.sleep(0.05)
         assert proc.poll() is None, "the run finished before it could be killed"
         proc.send_signal(signal.SIGKILL)

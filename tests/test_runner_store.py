@@ -29,12 +29,16 @@ def test_done_marker_names_the_digest_of_every_file(tmp_path):
     assert sorted(digests) == ["record.json", "results.json", "samples.jsonl"]
 
 
-def test_folder_left_by_a_killed_write_is_not_a_scored_pair(tmp_path):
+@pytest.mark.parametrize("with_done", [False, True])
+def test_folder_left_by_a_killed_write_is_not_a_scored_pair(tmp_path, with_done):
     store = ResultStore(tmp_path)
-    # What a run killed mid-write leaves: a staging folder beside the pair, without DONE.
+    # What a run killed mid-write leaves: a staging folder beside the pair, possibly
+    # already holding DONE when the kill came just before the rename.
     staging = store.pair_dir(KEY).parent / f"{KEY.exam_hash}.tmp-host-123-abc"
     staging.mkdir(parents=True)
     (staging / "results.json").write_text("{")
+    if with_done:
+        (staging / DONE_FILE).write_text("{}")
     assert not store.is_done(KEY)
     assert store.done_pairs() == []
 

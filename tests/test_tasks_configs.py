@@ -18,7 +18,9 @@ LEAF_TASKS = sorted(name.removesuffix(".yaml") for name in GENERATED if name.sta
 
 
 def test_generated_task_files_match_the_generator():
-    stale = [name for name, text in GENERATED.items() if (TASKS_DIR / name).read_text(encoding="utf-8") != text]
+    stale = [
+        name for name, text in GENERATED.items() if (TASKS_DIR / name).read_text(encoding="utf-8") != text
+    ]
     assert stale == [], "run: python medlc_tasks/_generate_configs.py"
 
 
@@ -41,7 +43,8 @@ def test_generation_room_reserved_by_the_policy_is_what_the_task_generates():
 
 def test_lm_eval_validate_accepts_every_task_and_group():
     done = subprocess.run(
-        [sys.executable, "-m", "lm_eval", "validate", "--tasks", ",".join(LEAF_TASKS + GROUPS), "--include_path", "medlc_tasks"],
+        [sys.executable, "-m", "lm_eval", "validate", "--tasks", ",".join(LEAF_TASKS + GROUPS)]
+        + ["--include_path", "medlc_tasks"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -54,7 +57,9 @@ def test_every_task_builds_on_the_fixture_and_renders_its_first_item():
     # `lm-eval validate` only looks task names up; this loads each dataset and prompt.
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"exam_dir": str(FIXTURE_EXAM)})
+    manager = TaskManager(
+        include_path=str(TASKS_DIR), include_defaults=False, metadata={"exam_dir": str(FIXTURE_EXAM)}
+    )
     tasks = manager.load(LEAF_TASKS)["tasks"]
     assert sorted(tasks) == LEAF_TASKS
     for name, task in tasks.items():
@@ -73,7 +78,8 @@ def test_every_group_declares_version_1():
 def test_fixture_exam_matches_its_generator(tmp_path):
     tasks_make_exam.write(tmp_path)
     for written in sorted(tmp_path.iterdir()):
-        assert written.read_bytes() == (FIXTURE_EXAM / written.name).read_bytes(), f"run: python {FIXTURE_SCRIPT.relative_to(REPO)}"
+        regenerate = f"run: python {FIXTURE_SCRIPT.relative_to(REPO)}"
+        assert written.read_bytes() == (FIXTURE_EXAM / written.name).read_bytes(), regenerate
     assert {p.name for p in tmp_path.iterdir()} == {p.name for p in FIXTURE_EXAM.iterdir()}
 
 
@@ -81,5 +87,6 @@ def test_readme_documents_groups_commands_and_exam_selection():
     readme = (TASKS_DIR / "README.md").read_text(encoding="utf-8")
     for name in [*GROUPS, "medlc_closedbook", "medlc_closedbook_cloze", "medlc_closedbook_gen"]:
         assert f"`{name}`" in readme, name
-    for needle in ("lm_eval --include_path medlc_tasks", "lm-eval validate", "MEDLC_EXAM_DIR", "--metadata", "2407.11536"):
+    commands = ("lm_eval --include_path medlc_tasks", "lm-eval validate")
+    for needle in (*commands, "MEDLC_EXAM_DIR", "--metadata", "2407.11536"):
         assert needle in readme, needle

@@ -88,7 +88,8 @@ def test_documented_lm_eval_command_scores_the_group(tiny_model_dir, tmp_path):
         "--limit", "3",
         "--output_path", str(tmp_path),
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
+    env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     (results_file,) = tmp_path.rglob("results_*.json")
     results = json.loads(results_file.read_text(encoding="utf-8"))
@@ -101,7 +102,11 @@ def test_exam_dir_comes_from_the_environment_when_metadata_names_none(tiny_model
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata={"pretrained": str(tiny_model_dir)})
+    manager = TaskManager(
+        include_path=str(REPO / "medlc_tasks"),
+        include_defaults=False,
+        metadata={"pretrained": str(tiny_model_dir)},
+    )
     results = lm_eval.simple_evaluate(
         model="hf",
         model_args={"pretrained": str(tiny_model_dir), "device": "cpu"},

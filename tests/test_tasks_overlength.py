@@ -64,13 +64,19 @@ def window(tiny_model_dir) -> int:
         return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     records = read_records(FIXTURE_EXAM, "32k")
-    smallest = {(r.id, v): tokens(render_prompt(keep_passages(r, [r.gold_index]), v)) for r in records for v in VARIANTS}
+    smallest = {
+        (r.id, v): tokens(render_prompt(keep_passages(r, [r.gold_index]), v))
+        for r in records
+        for v in VARIANTS
+    }
     full = {(r.id, v): tokens(render_prompt(r, v)) for r in records for v in VARIANTS}
     # GEN_MAX_TOKENS is the most continuation room any variant reserves.
     others = max(n for (item, _), n in smallest.items() if item != "t08")
     chosen = others + GEN_MAX_TOKENS + DEFAULT_MARGIN_TOKENS
     assert min(full.values()) > chosen, "fixture precondition: every 32k prompt needs shortening"
-    assert min(n for (item, _), n in smallest.items() if item == "t08") > chosen, "precondition: t08 cannot fit"
+    assert min(n for (item, _), n in smallest.items() if item == "t08") > chosen, (
+        "precondition: t08 cannot fit"
+    )
     return chosen
 
 
@@ -95,7 +101,9 @@ def test_hf_backend_never_cuts_a_fitted_prompt_from_the_left(fitted):
     assert left_cuts(messages) == []
 
 
-def test_without_the_model_in_the_metadata_hf_would_cut_and_items_are_counted_unchecked(tiny_model_dir, window):
+def test_without_the_model_in_the_metadata_hf_would_cut_and_items_are_counted_unchecked(
+    tiny_model_dir, window
+):
     results, messages = run_hf(tiny_model_dir, window, model_args_in_metadata=False, tasks=TASKS[:1])
     assert left_cuts(messages)  # the failure the policy exists to prevent
     assert metric(results, "medlc_openbook_32k", "overlength_unchecked") == 7
@@ -122,7 +130,11 @@ def test_shortened_prompts_fit_the_budget(fitted, window):
 
 def test_flagged_item_is_asked_without_its_book(fitted):
     results, _ = fitted
-    (doc,) = [s["doc"] for s in results["samples"]["medlc_openbook_32k"] if s["doc"]["overlength_action"] == "flagged"]
+    (doc,) = [
+        s["doc"]
+        for s in results["samples"]["medlc_openbook_32k"]
+        if s["doc"]["overlength_action"] == "flagged"
+    ]
     assert (doc["id"], doc["book"], doc["passages"]) == ("t08", "", [])
 
 

@@ -21,7 +21,9 @@ def test_open_book_letter_prompt_holds_book_question_and_every_option(records):
     record = records["t01"]
     prompt = render_prompt(record, "letter")
     assert record.book in prompt and record.question in prompt
-    assert all(f"{letter}. {text}" in prompt for letter, text in zip(record.choices, record.options, strict=True))
+    assert all(
+        f"{letter}. {text}" in prompt for letter, text in zip(record.choices, record.options, strict=True)
+    )
     assert prompt.index(record.book) < prompt.index(record.question)
     assert prompt.endswith("答案：")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tasks_support import ITEMS, ScriptedLM, evaluate, metric, reported_keys
 
-from medlc_tasks.metrics import BROKEN_DOWN, COUNT_KEYS, HEADLINES
+from medlc_tasks.metrics import BROKEN_DOWN, COUNT_KEYS, DEPTH_SUFFIXES, HEADLINES, KIND_SUFFIXES
 
 LETTER = ["medlc_openbook_1k", "medlc_openbook_32k", "medlc_closedbook"]
 CLOZE = ["medlc_openbook_cloze_1k", "medlc_closedbook_cloze"]
@@ -136,16 +136,22 @@ def test_without_a_model_in_the_metadata_every_item_is_counted_unchecked(always_
 @pytest.mark.parametrize("task", GROUPS)
 def test_groups_report_the_headline_and_every_breakdown(always_keyed, task):
     variant = VARIANT_OF[task]
-    expected = set(HEADLINES[variant]) | {
-        f"{m}_{s}"
-        for m in BROKEN_DOWN[variant]
-        for s in ("depth_0", "depth_25", "depth_50", "depth_75", "depth_100", "counterfactual", "factual", "contradicting")
-    }
+    suffixes = DEPTH_SUFFIXES + KIND_SUFFIXES
+    expected = set(HEADLINES[variant]) | {f"{m}_{s}" for m in BROKEN_DOWN[variant] for s in suffixes}
     assert expected <= reported_keys(always_keyed, task)
 
 
 def test_fixture_facts_used_by_the_hand_count():
     depths = {i: item.depth for i, item in ITEMS.items()}
-    assert depths == {"t01": 0.0, "t02": 0.25, "t03": 0.5, "t04": 0.75, "t05": 1.0, "t06": 0.0, "t07": 0.5, "t08": 0.25}
+    assert depths == {
+        "t01": 0.0,
+        "t02": 0.25,
+        "t03": 0.5,
+        "t04": 0.75,
+        "t05": 1.0,
+        "t06": 0.0,
+        "t07": 0.5,
+        "t08": 0.25,
+    }
     assert {i for i, item in ITEMS.items() if item.counterfactual} == {"t02", "t04", "t07"}
     assert {i for i, item in ITEMS.items() if item.contradicts} == {"t02", "t07"}

@@ -67,7 +67,8 @@ class MedlcLM(HFLM):
         over_length: str = "fit",
         **kwargs: Any,
     ) -> None:
-        self.requested = {"pretrained": pretrained if isinstance(pretrained, str) else type(pretrained).__name__}
+        name = pretrained if isinstance(pretrained, str) else type(pretrained).__name__
+        self.requested: dict[str, str] = {"pretrained": name}
         if gguf_file:
             self.requested["gguf_file"] = gguf_file
         if isinstance(pretrained, str):
@@ -90,7 +91,8 @@ class MedlcLM(HFLM):
         if self.backend != "causal":
             raise ValueError("medlc-hf scores decoder-only (causal) models; use `hf` for seq2seq")
         self.auto_batch = auto
-        self.context_limit = BatchLimit(rows, max_tokens=int(max_batch_tokens) if rows > 1 and max_batch_tokens else None)
+        token_cap = int(max_batch_tokens) if rows > 1 and max_batch_tokens else None
+        self.context_limit = BatchLimit(rows, max_tokens=token_cap)
         self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS))
         self.generation_limit = BatchLimit(rows)
         self.counts = ScoringCounts()
@@ -213,16 +215,18 @@ class MedlcLM(HFLM):
     def medlc_report(self) -> dict[str, Any]:
         """What this backend did since the last reset: over-length outcomes per task,
         forward passes, batch back-offs. `medlc eval` writes it into the results JSON."""
+        limits = {"contexts": self.context_limit, "continuations": self.row_limit, "generation": self.generation_limit}
+        resolved = str(self.pretrained) if isinstance(self.pretrained, str) else None
         return {
             "backend": "medlc-hf",
-            "model": self.requested | {"resolved": str(self.pretrained) if isinstance(self.pretrained, str) else None},
+            "model": self.requested | {"resolved": resolved},
             "over_length": self.guard.report() | {"left_truncated_requests": self.left_truncated_requests},
             "scoring": self.counts.as_dict(),
             "batching": {
                 "auto": self.auto_batch,
-                "rows_now": {"contexts": self.context_limit.rows, "continuations": self.row_limit.rows, "generation": self.generation_limit.rows},
+                "rows_now": {name: limit.rows for name, limit in limits.items()},
                 "max_batch_tokens": self.context_limit.max_tokens,
-                "out_of_memory_backoffs": self.context_limit.backoffs + self.row_limit.backoffs + self.generation_limit.backoffs,
+                "out_of_memory_backoffs": sum(limit.backoffs for limit in limits.values()),
             },
         }
 
@@ -259,9 +263,8 @@ class _Bar:
 
     def __init__(self, what: str, disable: bool):
         self.what = what
-        self.progress = None if disable else Progress(
-            TextColumn(f"medlc-hf {what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
-        )
+        columns = (TextColumn(f"medlc-hf {what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.progress = None if disable else Progress(*columns, transient=True)
 
     def __enter__(self) -> Callable[[int], Callable[[int], None]]:
         if self.progress is None:

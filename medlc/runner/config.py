@@ -56,7 +56,10 @@ class Settings:
     batch_size: int | str = 1
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
-    limit: int | float | None = None
+    limit: int | float | None = None  # lm-eval's limit: the first N items of each task
+    # N items spread evenly over each task (item i*n//N), the same items for every model;
+    # unlike `limit`, a subset that spans departments and depths of an ordered exam.
+    sample_items: int | None = None
     num_fewshot: int | None = None
     apply_chat_template: bool = False
     system_instruction: str | None = None
@@ -145,6 +148,11 @@ def _settings(path: Path, data: Any) -> Settings:
     limit = r.get("limit", (int, float), None, what="a positive count or a fraction in (0, 1]")
     if limit is not None and (limit <= 0 or isinstance(limit, float) and limit > 1):
         r.fail("limit", f"a positive count or a fraction in (0, 1], got {limit!r}")
+    sample_items = r.get("sample_items", (int,), None)
+    if sample_items is not None and sample_items < 1:
+        r.fail("sample_items", f"a positive count, got {sample_items}")
+    if sample_items is not None and limit is not None:
+        r.fail("sample_items", "either `limit` (first N items) or `sample_items` (N spread items), not both")
     few = r.get("num_fewshot", (int,), None)
     if few is not None and few < 0:
         r.fail("num_fewshot", f"a count >= 0, got {few}")
@@ -157,6 +165,7 @@ def _settings(path: Path, data: Any) -> Settings:
         device=r.get("device", (str,), None),
         seed=r.get("seed", (int,), 1234),
         limit=limit,
+        sample_items=sample_items,
         num_fewshot=few,
         apply_chat_template=r.get("apply_chat_template", (bool,), False),
         system_instruction=r.get("system_instruction", (str,), None),

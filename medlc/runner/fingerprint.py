@@ -11,7 +11,7 @@ The fingerprint hashes two things, as canonical JSON:
     - a peft adapter: its directory as above, next to the base model's identity.
 * protocol -- every setting that can change a number: backend, model_args except
   execution-only ones (device, batch size, attention kernel), chat template, system
-  instruction, few-shot count, generation kwargs, limit and seed.
+  instruction, few-shot count, generation kwargs, limit / sample_items and seed.
 
 Hashing a 15 GB checkpoint takes a minute, so file digests are memoised under the medlc
 cache by (path, size, mtime).
@@ -121,6 +121,7 @@ def protocol(settings: Any, model_args: dict[str, Any], apply_chat_template: boo
         "num_fewshot": settings.num_fewshot,
         "gen_kwargs": settings.gen_kwargs,
         "limit": settings.limit,
+        "sample_items": settings.sample_items,
         "seed": settings.seed,
     }
 

@@ -9,9 +9,7 @@ folders, so their results merge by copying directories together.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import logging
 import os
 import socket
 import sys
@@ -28,11 +26,9 @@ from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 from medlc.provenance import versions
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
+from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
 from medlc.runner.store import PairKey, ResultStore, samples_to_jsonl
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Pair:
@@ -186,18 +182,28 @@ def load_lm(model_args: dict[str, Any], config: HarnessConfig):
     return cls.create_from_arg_obj(model_args, {"batch_size": config.settings.batch_size, "device": device})
 
 
+def spread_samples(task: str, n_docs: int, wanted: int | None) -> dict[str, list[int]] | None:
+    """lm-eval `samples` for `wanted` items spread evenly over a task's n_docs documents."""
+    if wanted is None:
+        return None
+    k = min(wanted, n_docs)
+    return {task: [i * n_docs // k for i in range(k)]}
+
+
 def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) -> tuple[dict, list[dict]]:
     """lm-eval's results dict and per-sample log for one pair."""
     from lm_eval import simple_evaluate
     from lm_eval.utils import hash_string
 
     s = plan.config.settings
+    task = manager.load([pair.task])["tasks"][pair.task]
     results = simple_evaluate(
         model=lm,
-        tasks=[pair.task],
+        tasks=[task],
         task_manager=manager,
         num_fewshot=s.num_fewshot,
         limit=s.limit,
+        samples=spread_samples(pair.task, len(task.eval_docs), s.sample_items),
         log_samples=True,
         bootstrap_iters=s.bootstrap_iters,
         apply_chat_template=pair.model.apply_chat_template,
@@ -248,46 +254,6 @@ def _record(pair: Pair, plan: Plan, shard: tuple[int, int], started: float) -> d
     }
 
 
-class _LogCapture:
-    """Route library logging and tqdm bars to a run log, so the live view stays readable.
-
-    Nothing is dropped: every record at INFO and above lands in the log file, and the run
-    ends by printing how many warnings it holds.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.warnings = 0
-
-    def __enter__(self) -> "_LogCapture":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.stream = open(self.path, "a", encoding="utf-8")
-        capture = self
-
-        class Handler(logging.StreamHandler):
-            def emit(self, record: logging.LogRecord) -> None:
-                if record.levelno >= logging.WARNING:
-                    capture.warnings += 1
-                super().emit(record)
-
-        self.handler = Handler(self.stream)
-        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger()
-        self.old_level = root.level
-        root.addHandler(self.handler)
-        root.setLevel(logging.INFO)
-        self.redirect = contextlib.redirect_stderr(self.stream)
-        self.redirect.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.redirect.__exit__(*exc)
-        root = logging.getLogger()
-        root.removeHandler(self.handler)
-        root.setLevel(self.old_level)
-        self.stream.close()
-
-
 def _progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -318,7 +284,7 @@ def run(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     log_path = Path(results_dir) / "logs" / f"run-{stamp}-shard{shard[0]}of{shard[1]}-{os.getpid()}.log"
     summary = RunSummary(Path(results_dir), shard, log_path=log_path)
-    with _LogCapture(log_path) as capture:
+    with LogCapture(log_path) as capture:
         _run_pairs(config, ResultStore(results_dir), shard, console, after_pair, summary)
     summary.warnings = capture.warnings
     summary.wall_seconds = time.time() - started

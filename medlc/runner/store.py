@@ -178,8 +178,10 @@ class ResultStore:
         return final
 
     def done_pairs(self) -> list[Path]:
-        """Every completed pair folder under the root, sorted."""
-        return sorted(p.parent for p in self.root.glob(f"*/*/*/*/{DONE_FILE}"))
+        """Every completed pair folder under the root, sorted (staging folders excluded:
+        they hold DONE for a moment before their rename)."""
+        found = (p.parent for p in self.root.glob(f"*/*/*/*/{DONE_FILE}"))
+        return sorted(p for p in found if TMP_MARK not in p.name)
 
 
 def read_samples(pair_dir: Path) -> list[dict[str, Any]]:

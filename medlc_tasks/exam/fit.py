@@ -113,9 +113,7 @@ def fit_record(
     order = drop_order(len(record.passages), record.gold_index) if record.passages else []
     if record.gold_index < 0 or not order:
         # A closed-book prompt or a book that is only the gold passage: nothing to drop.
-        return FitResult(
-            record, "flagged", budget_tokens, original_tokens, original_tokens, 0, 0
-        )
+        return FitResult(record, "flagged", budget_tokens, original_tokens, original_tokens, 0, 0)
 
     def shortened(n_dropped: int) -> BuiltRecord:
         dropped = set(order[:n_dropped])
@@ -124,9 +122,7 @@ def fit_record(
     smallest = shortened(len(order))
     smallest_tokens = count_tokens(render(smallest))
     if smallest_tokens > budget_tokens:
-        return FitResult(
-            record, "flagged", budget_tokens, original_tokens, smallest_tokens, 0, 0
-        )
+        return FitResult(record, "flagged", budget_tokens, original_tokens, smallest_tokens, 0, 0)
 
     # Fewest drops that fit, by bisection: dropping a passage only ever shortens the
     # prompt, and a 32k-character book has dozens of passages to try.
