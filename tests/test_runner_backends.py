@@ -1,0 +1,36 @@
+"""The runner scores through lm-eval's stock `hf` backend as well as `medlc-hf`, and the
+backend is part of what a result is keyed by."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from medlc.runner.config import load_config
+from medlc.runner.run import plan_run, run
+from medlc.runner.store import ResultStore
+
+EXAM = Path(__file__).parent / "fixtures" / "report_exam"
+
+
+def config_for(backend: str, model: Path, path: Path):
+    path.write_text(
+        f"settings: {{backend: {backend}, device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0, sample_items: 2}}\n"
+        f"roster:\n  - {{name: tiny, kind: general, pretrained: {model}}}\n"
+        "tasks: [medlc_closedbook]\n",
+        encoding="utf-8",
+    )
+    return load_config(path)
+
+
+def test_stock_hf_backend_scores_a_pair(tiny_model_dir, tmp_path):
+    run(config_for("hf", tiny_model_dir, tmp_path / "c.yaml"), tmp_path / "results")
+    (pair,) = ResultStore(tmp_path / "results").done_pairs()
+    results = json.loads((pair / "results.json").read_text())
+    assert results["config"]["model"] == "hf" and "acc,none" in results["results"]["medlc_closedbook"]
+
+
+def test_backends_score_into_different_fingerprints(tiny_model_dir, tmp_path):
+    hf = plan_run(config_for("hf", tiny_model_dir, tmp_path / "a.yaml")).pairs[0].key
+    ours = plan_run(config_for("medlc-hf", tiny_model_dir, tmp_path / "b.yaml")).pairs[0].key
+    assert hf.fingerprint != ours.fingerprint and hf.task_version == ours.task_version
