@@ -80,3 +80,13 @@ def test_errors_other_than_out_of_memory_are_not_retried(tiny_model_dir):
     with pytest.raises(IndexError):
         lm.loglikelihood(bad + loglikelihood_requests("letter", with_book=False)[:1], disable_tqdm=True)
     assert lm.medlc_report()["batching"]["out_of_memory_backoffs"] == 0
+
+
+def test_token_cap_puts_long_items_in_smaller_batches():
+    from medlc.backend.batching import BatchLimit, run_in_batches
+
+    lengths = [900, 800, 300, 300, 300, 300, 10]
+    batches: list[list[int]] = []
+    run_in_batches(list(range(7)), lengths, BatchLimit(rows=4, max_tokens=1000), lambda b: batches.append(b) or b)
+    # Padded size is rows x longest: 900 alone, 800 alone, then 300s three at a time.
+    assert batches == [[0], [1], [2, 3, 4], [5, 6]]

@@ -3,7 +3,7 @@
 This is what `medlc eval` calls; it is the documented Python entry point too:
 
     from medlc.backend.evaluate import EvalSpec, evaluate, write_results
-    results = evaluate(EvalSpec(model_args="pretrained=gemma3-270m", tasks=["medlc_openbook_cloze_1k"]))
+    results = evaluate(EvalSpec(tasks=["medlc_openbook_cloze_1k"], model_args="pretrained=gemma3-270m"))
     write_results(results, "results/eval")
 """
 
@@ -17,15 +17,13 @@ from typing import Any
 
 from medlc.provenance import sha256_file, versions
 
-DEFAULT_TASKS = ("medlc_openbook_cloze_1k", "medlc_closedbook_cloze")
-
 
 @dataclass
 class EvalSpec:
     """Everything that decides a `medlc eval` result; written into the results as is."""
 
+    tasks: list[str]
     model_args: str | dict[str, Any] = "pretrained=gemma3-270m"
-    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     limit: int | float | None = None
     batch_size: int | str = 1
     device: str | None = None

@@ -37,6 +37,9 @@ DEFAULT_MAX_BATCH_TOKENS = 16384
 # Continuations of one context share its cached prefix, so batching them costs only their
 # own few tokens per row: they are batched at least this wide whatever `batch_size` says.
 MIN_CONTINUATION_ROWS = 8
+# ...but never more continuation tokens per pass than this: their logits are the one
+# [tokens x vocabulary] tensor left (2k x 262k floats = 2 GiB for Gemma 3).
+MAX_CONTINUATION_TOKENS = 2048
 
 
 def default_device() -> str:
@@ -93,7 +96,7 @@ class MedlcLM(HFLM):
         self.auto_batch = auto
         token_cap = int(max_batch_tokens) if rows > 1 and max_batch_tokens else None
         self.context_limit = BatchLimit(rows, max_tokens=token_cap)
-        self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS))
+        self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS), max_tokens=MAX_CONTINUATION_TOKENS)
         self.generation_limit = BatchLimit(rows)
         self.counts = ScoringCounts()
         self.left_truncated_requests = 0
