@@ -175,17 +175,28 @@ def contains_term(haystack_key: str, term: str) -> bool:
 
 def contains_key(haystack_key: str, needle: str) -> bool:
     """`contains_term` for a needle that is already a match key (the hot path)."""
+    return next(_term_starts(haystack_key, needle), None) is not None
+
+
+def count_key(haystack_key: str, needle: str) -> int:
+    """How many times a match key holds `needle` as a whole term, without overlaps."""
+    return sum(1 for _ in _term_starts(haystack_key, needle))
+
+
+def _term_starts(haystack_key: str, needle: str):
+    """Start offsets of `needle` as a whole term (see `contains_term`), left to right, no overlaps."""
     if not needle:
-        return False
+        return
     start = haystack_key.find(needle)
     while start != -1:
         end = start + len(needle)
         before_ok = start == 0 or not _same_kind(needle[0], haystack_key[start - 1])
         after_ok = end == len(haystack_key) or not _same_kind(needle[-1], haystack_key[end])
         if before_ok and after_ok:
-            return True
-        start = haystack_key.find(needle, start + 1)
-    return False
+            yield start
+            start = haystack_key.find(needle, end)
+        else:
+            start = haystack_key.find(needle, start + 1)
 
 
 def _same_kind(a: str, b: str) -> bool:
