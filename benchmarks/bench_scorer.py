@@ -37,8 +37,8 @@ from rich.console import Console
 from rich.table import Table
 
 from medlc.backend import MedlcLM
-from medlc.models import resolve_pretrained
-from medlc.provenance import versions
+from medlc_core.models import resolve_pretrained
+from medlc_core.provenance import versions
 from medlc_tasks.exam.bundled import resolve_exam_dir
 from medlc_tasks.loading import build_docs
 from medlc_tasks.prompts import continuations, render_prompt

@@ -16,11 +16,12 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 from safetensors.torch import load_file
+
+from medlc_core.atomic import write_json_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -37,13 +38,6 @@ class TrainerState:
     tokens_seen: int
     order_sha256: str  # StepPlan.fingerprint: rows + order settings
     train_ids_sha256: str
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON via a temporary file and os.replace, so readers never see half a file."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def completed_checkpoints(output_dir: Path) -> list[Path]:

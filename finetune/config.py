@@ -52,7 +52,7 @@ class SourceConfig:
 @dataclass
 class ModelConfig:
     # A hub id, a local directory, a `.gguf` file, a bundled name (`gemma3-270m`), or a
-    # directory with `gguf_file`; see medlc.models.resolve_pretrained.
+    # directory with `gguf_file`; see medlc_core.models.resolve_pretrained.
     pretrained: str
     gguf_file: str | None = None
     # Weights dtype on load. Mixed precision (runtime.mixed_precision) keeps float32 master

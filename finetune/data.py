@@ -19,7 +19,7 @@ from typing import Any, Callable
 import datasets
 
 from finetune.config import SourceConfig
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant"}

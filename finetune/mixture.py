@@ -29,7 +29,7 @@ import numpy as np
 
 from finetune.config import DataConfig, FinetuneConfig
 from finetune.data import LoadedSource, load_source, quiet_datasets
-from medlc.provenance import sha256_text
+from medlc_core.provenance import sha256_text
 
 MANIFEST_NAME = "mixture_manifest.json"
 

@@ -28,16 +28,16 @@ from finetune.checkpoint import (
     load_checkpoint,
     save_checkpoint,
     save_trainable_only,
-    write_json_atomic,
 )
+from medlc_core.atomic import write_json_atomic
 from finetune.config import FinetuneConfig
 from finetune.data import quiet_datasets
 from finetune.formatting import IGNORE_INDEX, Batch, collate, pack, prepare_tokenizer, tokenize_dataset
 from finetune.mixture import MANIFEST_NAME, build_mixture, ids_sha256, mixture_manifest
 from finetune.steps import StepPlan
 from finetune.tracking import RunLog, available_trackers, progress_bar
-from medlc.models import resolve_pretrained
-from medlc.provenance import sha256_text, versions
+from medlc_core.models import resolve_pretrained
+from medlc_core.provenance import sha256_text, versions
 
 RESULT_NAME = "run_result.json"  # written last: its presence marks a finished run
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medlc.provenance import sha256_text
+from medlc_core.provenance import sha256_text
 
 
 @dataclass(frozen=True)

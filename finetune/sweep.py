@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-from finetune.checkpoint import write_json_atomic
+from medlc_core.atomic import write_json_atomic
 from finetune.config import ConfigError, FinetuneConfig, build_dataclass, load_config
 from finetune.mixture import MANIFEST_NAME
 from finetune.recipe import RESULT_NAME, train
-from medlc.provenance import versions
+from medlc_core.provenance import versions
 
 INDEX_NAME = "sweep_index.json"
 ERROR_NAME = "run_error.txt"

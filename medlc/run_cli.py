@@ -79,7 +79,6 @@ def _two_lines(text: str) -> str:
         return text
     low, high = interval.rstrip("]").split(", ")
     return f"{value}\n[dim]{low}..{high}[/]"
-    return table
 
 
 def _report_to(results: str, out: str, variant: str | None, iters: int | None = None) -> int:

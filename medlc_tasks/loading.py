@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.fit import fit_record, prompt_budget, withhold_book
 from medlc_tasks.exam.schema import MANIFEST_FILE, BuiltRecord
 from medlc_tasks.exam.store import ExamDirError, read_manifest, read_records, record_file
@@ -102,7 +102,7 @@ def _tokenizer_window(
     from lm_eval.models.utils import DEFAULT_MAX_LENGTH, resolve_max_length
     from transformers import AutoConfig, AutoTokenizer
 
-    from medlc.models import resolve_pretrained
+    from medlc_core.models import resolve_pretrained
 
     local = resolve_pretrained(pretrained, gguf_file)
     hub: dict[str, Any] = {"trust_remote_code": trust_remote_code} | ({"revision": revision} if revision else {})

@@ -10,7 +10,7 @@ from backend_support import loglikelihood_requests, write_tiny_gguf
 from lm_eval.models.huggingface import HFLM
 
 from medlc.backend import MedlcLM
-from medlc.models import resolve_pretrained
+from medlc_core.models import resolve_pretrained
 
 TOLERANCE = 1e-3
 

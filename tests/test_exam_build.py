@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.book import BookError
 from medlc_tasks.exam.build import BuildOptions, build_exam
 from medlc_tasks.exam.leaks import find_leaks

@@ -11,7 +11,7 @@ import sys
 import pytest
 from tasks_support import FIXTURE_EXAM, REPO, evaluate, metric, reported_keys
 
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 from medlc_tasks.metrics import COUNT_KEYS, metric_keys
 
 LIMIT = 6

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc.provenance import sha256_file, versions
+from medlc_core.provenance import sha256_file, versions
 
 
 @dataclass

@@ -9,7 +9,7 @@ them. What changes:
 * every prompt passes the over-length guard (`length.py`) instead of being cut silently;
 * batches shrink on out-of-memory instead of crashing (`batching.py`);
 * `pretrained` also takes the bundled names (`gemma3-270m`, `smollm2-135m-instruct`) and
-  GGUF files, which are converted once and cached (`medlc.models.resolve_pretrained`).
+  GGUF files, which are converted once and cached (`medlc_core.models.resolve_pretrained`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from medlc.backend.batching import BatchLimit
 from medlc.backend.generate import generate_in_batches
 from medlc.backend.length import LengthGuard, replace_context
 from medlc.backend.prefix import PrefixScorer, ScoringCounts
-from medlc.models import DEFAULT_MODEL_NAME, resolve_pretrained
+from medlc_core.models import DEFAULT_MODEL_NAME, resolve_pretrained
 
 # Padded context tokens one prefill forward may hold when batching several contexts
 # (`batch_size` > 1 or auto). One context longer than this still runs, alone.

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from medlc.provenance import sha256_text
+from medlc_core.provenance import sha256_text
 
 KINDS = ("general", "medical", "mixture")
 BACKENDS = ("medlc-hf", "hf")

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from medlc.provenance import sha256_file, sha256_text
+from medlc_core.provenance import sha256_file, sha256_text
 
 # Keys that say how a model runs, not what it computes; two runs that differ only here
 # are the same measurement and share results.
@@ -63,7 +63,7 @@ PATH_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path
 
 
 def _memo_path() -> Path:
-    from medlc.models import cache_root
+    from medlc_core.paths import cache_root
 
     return cache_root() / "file_sha256.json"
 

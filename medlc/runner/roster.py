@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc.models import DEFAULT_MODEL_NAME, named_gguf, resolve_pretrained
-from medlc.provenance import sha256_file
+from medlc_core.models import DEFAULT_MODEL_NAME, named_gguf, resolve_pretrained
+from medlc_core.provenance import sha256_file
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig, ModelSpec, Settings
 

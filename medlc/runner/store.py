@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from medlc.provenance import sha256_file
+from medlc_core.atomic import TMP_MARK, atomic_write, fsync_dir, write_synced
+from medlc_core.provenance import sha256_file
 
 DONE_FILE = "DONE"
 MODEL_FILE = "model.json"
@@ -34,7 +35,6 @@ RESULTS_FILE = "results.json"
 RECORD_FILE = "record.json"
 SAMPLES_FILE = "samples.jsonl"
 SAMPLES_GZ_FILE = "samples.jsonl.gz"
-TMP_MARK = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -48,38 +48,6 @@ class PairKey:
 
     def relpath(self) -> Path:
         return Path(self.fingerprint, self.task, self.task_version, self.exam_hash)
-
-
-def _fsync_dir(path: Path) -> None:
-    # Without this a rename can be lost on power failure even though the file data is safe.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write a file so readers see the old content or the new, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + TMP_MARK, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _write_synced(tmp, payload)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
 def dumps(obj: Any) -> str:
@@ -156,22 +124,22 @@ class ResultStore:
                 samples_name = SAMPLES_GZ_FILE
             else:
                 samples_bytes, samples_name = samples_jsonl.encode("utf-8"), SAMPLES_FILE
-            _write_synced(staging / RESULTS_FILE, (dumps(results) + "\n").encode("utf-8"))
-            _write_synced(staging / samples_name, samples_bytes)
-            _write_synced(staging / RECORD_FILE, (dumps(record) + "\n").encode("utf-8"))
+            write_synced(staging / RESULTS_FILE, (dumps(results) + "\n").encode("utf-8"))
+            write_synced(staging / samples_name, samples_bytes)
+            write_synced(staging / RECORD_FILE, (dumps(record) + "\n").encode("utf-8"))
             digests = {
                 name: sha256_file(staging / name)
                 for name in (RESULTS_FILE, samples_name, RECORD_FILE)
             }
-            _write_synced(staging / DONE_FILE, (json.dumps(digests, indent=2) + "\n").encode())
-            _fsync_dir(staging)
+            write_synced(staging / DONE_FILE, (json.dumps(digests, indent=2) + "\n").encode())
+            fsync_dir(staging)
             try:
                 staging.rename(final)
             except OSError:
                 if not (final / DONE_FILE).is_file():
                     raise
                 # Another run of the same pair finished first; its scores are the same.
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)

@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from medlc.models import cache_root
-from medlc.provenance import sha256_file, sha256_text
+from medlc_core.paths import cache_root
+from medlc_core.provenance import sha256_file, sha256_text
 from medlc_tasks.exam.build import BUILDER_VERSION, BuildOptions, build_exam
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, MANIFEST_FILE
 from medlc_tasks.exam.store import ExamDirError

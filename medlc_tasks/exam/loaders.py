@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.fields import (
     RowError,
     conflict_terms,

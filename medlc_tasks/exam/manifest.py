@@ -8,7 +8,7 @@ from pathlib import Path
 from statistics import mean
 from typing import TYPE_CHECKING, Any
 
-from medlc.provenance import sha256_file, versions
+from medlc_core.provenance import sha256_file, versions
 from medlc_tasks.exam.loaders import Drop, LoadResult
 from medlc_tasks.exam.schema import DEPTHS, FORMAT_VERSION, MANIFEST_FILE, BuiltRecord
 from medlc_tasks.exam.store import CLOSED_BUCKET, record_file

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from medlc.provenance import sha256_file
+from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.book import depth_tolerance
 from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, PASSAGE_SEPARATOR, BuiltRecord

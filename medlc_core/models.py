@@ -12,17 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlc.provenance import sha256_file
+from medlc_core.paths import cache_root
+from medlc_core.provenance import sha256_file
 
 DEFAULT_MODEL_NAME = "gemma3-270m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_root() -> Path:
-    """The medlc cache; `MEDLC_CACHE` overrides `~/.cache/medlc`."""
-    root = Path(os.environ.get("MEDLC_CACHE", Path.home() / ".cache" / "medlc"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 @dataclass(frozen=True)

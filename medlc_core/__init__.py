@@ -1,0 +1,2 @@
+"""Ground modules every medlc package may import: provenance, cache paths, atomic writes,
+and where models come from. They import nothing else of medlc's, so imports point down."""
