@@ -2,8 +2,9 @@
 stderr, `medlc <command>: <message>`, and exit code 2, never a traceback.
 
 Every error that means "what you asked for cannot be done as asked" (a bad config, a
-missing results folder, a malformed source file) subclasses `UserError`; anything else is
-a bug and keeps its traceback.
+missing results folder, a malformed source file) subclasses `UserError`. A
+FileNotFoundError is reported the same way: its message names the path the user gave.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def reports_user_errors(command: str) -> Callable[[Callable[..., int]], Callable
         def wrapper(*args: Any, **kwargs: Any) -> int:
             try:
                 return func(*args, **kwargs)
-            except UserError as err:
+            except (UserError, FileNotFoundError) as err:
                 return print_user_error(command, err)
 
         return wrapper

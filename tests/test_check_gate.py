@@ -98,8 +98,8 @@ def test_results_folder_with_several_models_needs_a_model_name(baseline, tmp_pat
     write_model(baseline, "other", {"medlc_closedbook": RIGHT})
     assert gate("--baseline", str(baseline), "--candidate", str(baseline)) == 2
     assert "choose one by name" in capsys.readouterr().err
-    assert gate("--baseline", str(baseline), "--baseline-model", "model",
-                "--candidate", str(baseline), "--candidate-model", "model") == 0
+    assert gate("--baseline", str(baseline), "--baseline_model", "model",
+                "--candidate", str(baseline), "--candidate_model", "model") == 0
 
 
 @pytest.fixture(scope="module")
