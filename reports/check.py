@@ -2,7 +2,8 @@
 
 Per gated task the two per-sample logs are paired item by item (by exam item id) and
 compared with an exact one-sided McNemar test. A task fails when both hold:
-  * the candidate's accuracy is lower by more than `margin` (the drop a team tolerates);
+  * the candidate's accuracy is lower by more than `margin` (the drop a team tolerates;
+    a drop of exactly `margin` is tolerated);
   * the drop is significant: p < alpha after Holm's correction over the gated tasks.
 A re-run of the same model has no discordant items, so p = 1 and it passes.
 """
@@ -13,7 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reports.collect import ResultsError, TaskRun, collect
-from reports.stats import holm, mcnemar_worse
+from reports.stats import McNemar, holm, mcnemar_worse
+
+# Drops are whole items out of n, so the margin is compared in items, with a tolerance far
+# below one item: float rounding (0.7 - 0.6 < 0.1) must never decide a verdict.
+MARGIN_TOLERANCE_ITEMS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,11 @@ def pick_model(runs: list[TaskRun], name: str | None, where: str) -> list[TaskRu
     if not chosen:
         raise ResultsError(f"{where} has no model named {name!r}; it has {names}")
     return chosen
+
+
+def beyond_margin(test: McNemar, margin: float) -> bool:
+    """Whether the candidate lost more than `margin` of the items, net of those it gained."""
+    return (test.baseline_only - test.candidate_only) - margin * test.n > MARGIN_TOLERANCE_ITEMS
 
 
 def _pair(base: TaskRun, cand: TaskRun) -> tuple[list[float], list[float], int]:
@@ -115,7 +125,7 @@ def compare(
                 candidate_only=test.candidate_only,
                 p=test.p_worse,
                 p_adjusted=p_adj,
-                worse=p_adj < alpha and test.drop > margin,
+                worse=p_adj < alpha and beyond_margin(test, margin),
             )
         )
     return result
