@@ -23,7 +23,7 @@ $(BIN)/.medlc-installed: pyproject.toml
 install: $(BIN)/.medlc-installed
 
 run: install
-	$(BIN)/medlc run $(CONFIG) --results $(RESULTS) --report $(REPORT)
+	$(BIN)/medlc run $(CONFIG) --output_path $(RESULTS) --report $(REPORT)
 
 test: install
 	$(BIN)/python -m pytest
