@@ -9,7 +9,7 @@ CONFIG ?= harness_configs/default.yaml
 RESULTS ?= results
 REPORT ?= results/report
 
-.PHONY: run test install clean
+.PHONY: run test lint install clean
 
 $(BIN)/.medlc-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) $(RESULTS)

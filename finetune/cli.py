@@ -17,7 +17,8 @@ from medlc_core.flags import add_alias, add_set_flag
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="fine-tuning YAML (see finetune/configs/)")
     add_set_flag(parser, "--set optim.lr=1e-4 --set data.sources.0.path=x.json")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last checkpoint in output_dir")
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      allow_abbrev=False)
     add_finetune_arguments(finetune)
     finetune.set_defaults(func=run_finetune)
-    sweep = subparsers.add_parser("sweep", help="fine-tune over a general_fraction x n grid", allow_abbrev=False)
+    sweep = subparsers.add_parser("sweep", help="fine-tune over a general_fraction x n grid",
+                                  allow_abbrev=False)
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=run_sweep_command)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from medlc_core.config import ConfigError, apply_sets, build, check, read_yaml
 
@@ -39,7 +39,7 @@ class SourceConfig:
     weight: float = 1.0
     # CSV only: `prompt` (a column or a list joined by newlines), `response`, optional
     # `system` and `id` columns.
-    columns: dict[str, Union[str, list[str]]] = field(default_factory=dict)
+    columns: dict[str, str | list[str]] = field(default_factory=dict)
     # `error` stops on the first malformed row; `skip` drops it and counts it in the manifest.
     on_invalid: Literal["error", "skip"] = "error"
 
@@ -79,7 +79,7 @@ class AdapterConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: Union[str, list[str]] = "all-linear"
+    target_modules: str | list[str] = "all-linear"
     # Also write `merged/`: base + adapter folded into plain weights.
     save_merged: bool = False
 
@@ -139,7 +139,8 @@ def _validate(config: FinetuneConfig, file: str) -> None:
     def rule(ok: bool, key: str, expected: str, got: Any) -> None:
         check(ok, file, key, expected, got)
 
-    rule(0.0 <= data.general_fraction <= 1.0, "data.general_fraction", "a number in [0, 1]", data.general_fraction)
+    fraction = data.general_fraction
+    rule(0.0 <= fraction <= 1.0, "data.general_fraction", "a number in [0, 1]", fraction)
     rule(data.n >= 1, "data.n", "an integer >= 1", data.n)
     rule(0.0 <= data.eval_fraction < 1.0, "data.eval_fraction", "a number in [0, 1)", data.eval_fraction)
     rule(data.max_length >= 8, "data.max_length", "an integer >= 8", data.max_length)
@@ -152,7 +153,8 @@ def _validate(config: FinetuneConfig, file: str) -> None:
         rule(source.weight > 0, f"{key}.weight", "a number > 0", source.weight)
         if source.format == "csv":
             for column in ("prompt", "response"):
-                rule(column in source.columns, f"{key}.columns.{column}", "a CSV column name (csv format)", None)
+                rule(column in source.columns, f"{key}.columns.{column}", "a CSV column name (csv format)",
+                     None)
             extra = sorted(set(source.columns) - {"prompt", "response", "system", "id"})
             rule(not extra, f"{key}.columns", "only keys prompt, response, system, id", extra)
         else:

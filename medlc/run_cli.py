@@ -148,7 +148,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="results directory (default: ./results)")
     add_alias(p, "--results", output)
     p.add_argument("--shard", default="0/1", metavar="i/N",
-                   help="score only block i (0-based) of N contiguous blocks of the model-major pairs; default 0/1")
+                   help="score only block i (0-based) of N contiguous blocks of the model-major pairs; "
+                        "default 0/1")
     p.add_argument("--report", metavar="DIR", help="also write the report to DIR when done")
     add_set_flag(p, "--set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
     p.set_defaults(func=_run)

@@ -170,7 +170,8 @@ def build(cls: type[T], data: Any, file: str | Path, prefix: str = "", **given: 
         if value is not _MISSING:
             kwargs[f.name] = _convert(hints[f.name], value, key, file, f.metadata.get("expected"))
         elif not has_default:
-            raise ConfigError(f"{file}: {key}: missing; expected {f.metadata.get('expected') or describe(hints[f.name])}")
+            expected = f.metadata.get("expected") or describe(hints[f.name])
+            raise ConfigError(f"{file}: {key}: missing; expected {expected}")
     return cls(**kwargs)
 
 

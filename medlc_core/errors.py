@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 USER_ERROR_EXIT = 2  # argparse's own exit code for bad arguments
 

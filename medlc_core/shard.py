@@ -15,7 +15,8 @@ N shards is the whole list, each item exactly once.
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from medlc_core.config import ConfigError
 

@@ -103,7 +103,8 @@ def compare(
         tasks = sorted(base.keys() & cand.keys())
         if not tasks:
             raise ResultsError("baseline and candidate have no task in common")
-    missing = [(t, side) for t in tasks for side, runs in (("baseline", base), ("candidate", cand)) if t not in runs]
+    sides = (("baseline", base), ("candidate", cand))
+    missing = [(t, side) for t in tasks for side, runs in sides if t not in runs]
     if missing:
         raise ResultsError("gated task(s) not scored: " + ", ".join(f"{t} ({side})" for t, side in missing))
     tests = []
@@ -113,7 +114,7 @@ def compare(
     pvalues = [test.p_worse for *_, test in tests]
     adjusted = holm(pvalues) if correction == "holm" else pvalues
     result = GateResult(baseline[0].model.name, candidate[0].model.name, margin, alpha, correction)
-    for (task, b, c, unpaired, test), p_adj in zip(tests, adjusted):
+    for (task, b, c, unpaired, test), p_adj in zip(tests, adjusted, strict=True):
         result.rows.append(
             GateRow(
                 task=task,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report_make_results import rows_for, write_pair
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
@@ -20,6 +19,8 @@ from medlc_tasks.exam.build import build_exam
 from medlc_tasks.exam.bundled import bundled_sources
 from reports.check import check
 
+from fixtures.report_make_results import rows_for, write_pair
+
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 ITEMS = [f"q{i:03d}" for i in range(400)]
 # A model right on 70% of items (280 of 400), in a fixed pattern that includes every 10th item.
@@ -28,7 +29,8 @@ INFO = {"kind": "general", "general_fraction": None, "n": None}
 GATED = ("medlc_closedbook", "medlc_closedbook_cloze")
 
 
-def write_model(root: Path, name: str, correct: dict[str, set[str]], data_hash: str = "gateexam00000001") -> Path:
+def write_model(root: Path, name: str, correct: dict[str, set[str]],
+                data_hash: str = "gateexam00000001") -> Path:
     store = ResultStore(root)
     for task, right in correct.items():
         write_pair(store, name, INFO, task, rows_for(task, right, ITEMS), data_hash=data_hash)
@@ -39,6 +41,10 @@ def corrupt(right: set[str], every: int = 10) -> set[str]:
     """Every `every`-th item's answer is replaced by a wrong option: those items are wrong."""
     damaged = set(ITEMS[::every])
     return right - damaged
+
+
+# Closed book unchanged; the 1k book loses every 10th item, all of which RIGHT holds: 40 of 400.
+DROPPED_40_OF_400 = {"medlc_closedbook": RIGHT, "medlc_openbook_1k": corrupt(RIGHT)}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,8 @@ def copy_with_flipped_answers(results: Path, dest: Path, task: str, fraction: fl
                                        encoding="utf-8")
     results_json = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
     results_json["results"][task]["acc,none"] = sum(row["acc"] for row in rows) / len(rows)
-    (folder / RESULTS_FILE).write_text(json.dumps(results_json, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / RESULTS_FILE).write_text(json.dumps(results_json, ensure_ascii=False, indent=2),
+                                       encoding="utf-8")
     digests = {name: sha256_file(folder / name) for name in (RESULTS_FILE, SAMPLES_FILE, RECORD_FILE)}
     (folder / DONE_FILE).write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
     return [str(row["doc"]["id"]) for row in right[:wanted]]
@@ -122,19 +129,19 @@ def gate(*args: str) -> int:
 
 
 def test_drop_larger_than_the_margin_fails(baseline, tmp_path):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT, "medlc_openbook_1k": corrupt(RIGHT)})
+    cand = write_model(tmp_path / "cand", "model", DROPPED_40_OF_400)
     assert check(baseline, cand, margin=0.05).failed
 
 
 def test_significant_drop_smaller_than_the_margin_passes(baseline, tmp_path):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT, "medlc_openbook_1k": corrupt(RIGHT)})
+    cand = write_model(tmp_path / "cand", "model", DROPPED_40_OF_400)
     result = check(baseline, cand, margin=0.15)
     row = next(r for r in result.rows if r.task == "medlc_openbook_1k")
     assert row.p_adjusted < 1e-6 and not result.failed
 
 
 def test_drop_of_exactly_the_margin_is_tolerated(baseline, tmp_path):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT, "medlc_openbook_1k": corrupt(RIGHT)})
+    cand = write_model(tmp_path / "cand", "model", DROPPED_40_OF_400)
     result = check(baseline, cand, margin=0.10)
     row = next(r for r in result.rows if r.task == "medlc_openbook_1k")
     assert (row.baseline_only, row.candidate_only, row.paired) == (40, 0, 400)
@@ -142,12 +149,12 @@ def test_drop_of_exactly_the_margin_is_tolerated(baseline, tmp_path):
 
 
 def test_better_candidate_passes(baseline, tmp_path):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": set(ITEMS), "medlc_openbook_1k": set(ITEMS)})
+    cand = write_model(tmp_path / "cand", "model", {task: set(ITEMS) for task in DROPPED_40_OF_400})
     assert not check(baseline, cand).failed
 
 
 def test_gating_only_named_tasks_ignores_the_others(baseline, tmp_path):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT, "medlc_openbook_1k": corrupt(RIGHT)})
+    cand = write_model(tmp_path / "cand", "model", DROPPED_40_OF_400)
     assert gate("--baseline", str(baseline), "--candidate", str(cand), "--tasks", "medlc_closedbook") == 0
 
 

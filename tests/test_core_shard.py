@@ -39,4 +39,5 @@ def test_a_volume_grid_split_in_as_many_shards_as_volumes_mixes_volumes():
     # The case round-robin gets wrong: 2 fractions x 3 volumes over 3 machines would give
     # one machine every n=1000 run and another every n=20000 run.
     grid = [(gf, n) for gf in (0.0, 0.5) for n in (1000, 5000, 20000)]
-    assert [{n for _, n in select_shard(grid, i, 3)} for i in range(3)] == [{1000, 5000}, {20000, 1000}, {5000, 20000}]
+    volumes = [{n for _, n in select_shard(grid, i, 3)} for i in range(3)]
+    assert volumes == [{1000, 5000}, {20000, 1000}, {5000, 20000}]

@@ -60,4 +60,5 @@ def test_a_config_mistake_is_one_line_and_exit_code_2(capsys):
 
 def test_a_bad_shard_is_refused(capsys):
     assert main(["sweep", str(REPO / "finetune/configs/sweep_tiny_ratio.yaml"), "--shard", "2/2"]) == 2
-    assert capsys.readouterr().err.strip() == "medlc sweep: --shard '2/2': expected i/N with 0 <= i < N, e.g. 0/4"
+    expected = "medlc sweep: --shard '2/2': expected i/N with 0 <= i < N, e.g. 0/4"
+    assert capsys.readouterr().err.strip() == expected

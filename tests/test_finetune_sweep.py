@@ -51,7 +51,8 @@ def test_each_checkpoint_manifest_says_its_ratio_and_volume(swept):
 
 
 def _score(backend: str, model_args: dict) -> dict:
-    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata={"exam_dir": str(FIXTURE_EXAM), **model_args})
+    metadata = {"exam_dir": str(FIXTURE_EXAM), **model_args}
+    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata=metadata)
     return lm_eval.simple_evaluate(
         model=backend,
         model_args={**model_args, "device": "cpu"},
@@ -64,7 +65,8 @@ def _score(backend: str, model_args: dict) -> dict:
 
 
 def _loglikelihoods(results: dict) -> list[float]:
-    return [float(resp[0][0]) for sample in results["samples"]["medlc_closedbook"] for resp in sample["resps"]]
+    samples = results["samples"]["medlc_closedbook"]
+    return [float(resp[0][0]) for sample in samples for resp in sample["resps"]]
 
 
 @pytest.fixture(scope="module")

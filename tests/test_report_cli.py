@@ -13,7 +13,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "report_results"
 def test_report_writes_files_and_prints_table_and_html_path(tmp_path, capsys):
     assert main(["report", str(FIXTURE), "--output_path", str(tmp_path), "--bootstrap_iters", "100"]) == 0
     out = capsys.readouterr().out
-    assert {p.name for p in tmp_path.iterdir()} == {"leaderboard.md", "leaderboard.json", "leaderboard.html", "plots"}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert written == {"leaderboard.md", "leaderboard.json", "leaderboard.html", "plots"}
     assert "medlc leaderboard (letter variant" in out and "alpha" in out and "0.625" in out
     assert f"HTML report: {(tmp_path / 'leaderboard.html').resolve()}" in out
 

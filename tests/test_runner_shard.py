@@ -11,8 +11,8 @@ import pytest
 
 from medlc.runner.config import ConfigError, load_config
 from medlc.runner.run import plan_run, run
-from medlc_core.shard import parse_shard, select_shard
 from medlc.runner.store import ResultStore
+from medlc_core.shard import parse_shard, select_shard
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 
@@ -32,7 +32,8 @@ def config(tiny_model_dir, tiny_qwen2_dir, tmp_path_factory):
 
 def test_group_expands_to_its_length_subtasks(config):
     plan = plan_run(config)
-    assert plan.tasks == ["medlc_closedbook"] + [f"medlc_openbook_{b}" for b in ("1k", "2k", "4k", "8k", "16k", "32k")]
+    buckets = ("1k", "2k", "4k", "8k", "16k", "32k")
+    assert plan.tasks == ["medlc_closedbook"] + [f"medlc_openbook_{b}" for b in buckets]
     assert len(plan.pairs) == 2 * 7
 
 

@@ -16,10 +16,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from medlc_core.config import NOT_IN_FILE, ConfigError, apply_sets, build, check, expect, parse_yaml, read_yaml
+from medlc_core.config import (
+    NOT_IN_FILE,
+    ConfigError,
+    apply_sets,
+    build,
+    check,
+    expect,
+    parse_yaml,
+    read_yaml,
+)
 from medlc_core.provenance import sha256_text
 
-__all__ = ["ConfigError", "HarnessConfig", "ModelSpec", "Settings", "load_config", "packaged_config", "parse_config"]
+__all__ = [
+    "ConfigError", "HarnessConfig", "ModelSpec", "Settings", "load_config", "packaged_config", "parse_config",
+]
 
 Kind = Literal["general", "medical", "mixture"]
 Backend = Literal["medlc-hf", "hf"]
@@ -56,7 +67,8 @@ class Settings:
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
     # lm-eval's limit: the first N items of each task.
-    limit: int | float | None = field(default=None, metadata=expect("a positive count or a fraction in (0, 1]"))
+    limit: int | float | None = field(default=None,
+                                      metadata=expect("a positive count or a fraction in (0, 1]"))
     # N items spread evenly over each task (item i*n//N), the same items for every model;
     # unlike `limit`, a subset that spans departments and depths of an ordered exam.
     sample_items: int | None = None
@@ -79,7 +91,8 @@ class HarnessConfig:
     description: str = ""
     settings: Settings = field(default_factory=Settings)
     path: Path = field(default=Path(), metadata=NOT_IN_FILE)
-    text: str = field(default="", metadata=NOT_IN_FILE)  # the file exactly as read, recorded beside every result
+    # The file exactly as read, recorded beside every result.
+    text: str = field(default="", metadata=NOT_IN_FILE)
     # Command-line KEY=VALUE edits applied on top of `text`.
     overrides: tuple[str, ...] = field(default=(), metadata=NOT_IN_FILE)
 
@@ -118,7 +131,8 @@ def _check_model(path: Path, m: ModelSpec) -> None:
          "a model (hub id, folder, bundled name) or a `checkpoints` glob", m.pretrained)
     if m.checkpoints is not None:
         rule(m.kind == "mixture", "kind", "'mixture' for a `checkpoints` glob", m.kind)
-        rule(m.peft is None, "peft", "no `peft` beside `checkpoints`: each checkpoint folder is its adapter", m.peft)
+        rule(m.peft is None, "peft", "no `peft` beside `checkpoints`: each checkpoint folder is its adapter",
+             m.peft)
     if m.general_fraction is not None:
         rule(0 <= m.general_fraction <= 1, "general_fraction", "a fraction in [0, 1]", m.general_fraction)
     if m.n is not None:
@@ -140,7 +154,8 @@ def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> Harn
         _check_model(path, model)
     names = [m.name for m in roster]
     for i, name in enumerate(names):
-        check(name not in names[:i], path, f"roster[{i}].name", f"a unique display name; {name!r} is used twice")
+        check(name not in names[:i], path, f"roster[{i}].name",
+              f"a unique display name; {name!r} is used twice")
     check(bool(config.tasks), path, "tasks", "a non-empty list of lm-eval task or group names", [])
     for i, task in enumerate(config.tasks):
         check(bool(task.strip()), path, f"tasks[{i}]", "a non-empty string", task)
