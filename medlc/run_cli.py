@@ -174,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add_alias(p, f"--{side}-model", model)
     p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
     p.add_argument("--margin", type=_fraction, default=0.0,
-                   help="tolerated accuracy drop; a smaller drop never fails (default 0)")
+                   help="tolerated accuracy drop: a drop of at most this never fails (default 0)")
     p.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
     mid_p = p.add_argument("--mid_p", action="store_true", help="McNemar mid-p instead of the exact test")
     add_alias(p, "--mid-p", mid_p)
