@@ -9,7 +9,7 @@ CONFIG ?= harness_configs/default.yaml
 RESULTS ?= results
 REPORT ?= results/report
 
-.PHONY: run test install clean
+.PHONY: run test lint install clean
 
 $(BIN)/.medlc-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,13 @@ $(BIN)/.medlc-installed: pyproject.toml
 install: $(BIN)/.medlc-installed
 
 run: install
-	$(BIN)/medlc run $(CONFIG) --results $(RESULTS) --report $(REPORT)
+	$(BIN)/medlc run $(CONFIG) --output_path $(RESULTS) --report $(REPORT)
 
 test: install
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) $(RESULTS)

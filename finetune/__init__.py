@@ -2,7 +2,7 @@
 
     medlc finetune finetune/configs/tiny_cpu_smoke.yaml
     accelerate launch -m finetune CONFIG.yaml          # multi-GPU, DDP or FSDP
-    medlc sweep finetune/configs/sweep_ratio.yaml --shard 0/2
+    medlc sweep finetune/configs/sweep_tiny_ratio.yaml --shard 0/2
 
 See finetune/README.md.
 """

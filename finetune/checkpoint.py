@@ -22,13 +22,14 @@ from accelerate.utils import DistributedType
 from safetensors.torch import load_file
 
 from medlc_core.atomic import write_json_atomic
+from medlc_core.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step_(\d+)$")
 
 
-class ResumeError(RuntimeError):
+class ResumeError(UserError, RuntimeError):
     """A checkpoint that does not belong to this config and data."""
 
 

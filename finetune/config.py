@@ -11,24 +11,19 @@ with `lm_eval --output_path` and `accelerate launch`; run medlc from the reposit
 from __future__ import annotations
 
 import dataclasses
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
-import yaml
+from medlc_core.config import ConfigError, apply_sets, build, check, read_yaml
+
+__all__ = [
+    "AdapterConfig", "ConfigError", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig",
+    "RuntimeConfig", "SourceConfig", "load_config",
+]
 
 Role = Literal["general", "medical"]
 SourceFormat = Literal["alpaca", "messages", "sharegpt", "csv"]
-
-
-_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not match the schema; names file and key."""
 
 
 @dataclass
@@ -44,7 +39,7 @@ class SourceConfig:
     weight: float = 1.0
     # CSV only: `prompt` (a column or a list joined by newlines), `response`, optional
     # `system` and `id` columns.
-    columns: dict[str, Union[str, list[str]]] = field(default_factory=dict)
+    columns: dict[str, str | list[str]] = field(default_factory=dict)
     # `error` stops on the first malformed row; `skip` drops it and counts it in the manifest.
     on_invalid: Literal["error", "skip"] = "error"
 
@@ -84,7 +79,7 @@ class AdapterConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: Union[str, list[str]] = "all-linear"
+    target_modules: str | list[str] = "all-linear"
     # Also write `merged/`: base + adapter folded into plain weights.
     save_merged: bool = False
 
@@ -137,214 +132,66 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
-# ---------------------------------------------------------------------------------------
-# Loading: a small schema walker over the dataclasses above, so the schema is written once.
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        return "true or false"
-    if tp is int:
-        return "an integer"
-    if tp is float:
-        return "a number"
-    if tp is str:
-        return "a string"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) if a is not type(None) else "null" for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return f"a mapping to {_describe(typing.get_args(tp)[1])}"
-    if dataclasses.is_dataclass(tp):
-        return f"a mapping with keys {[f.name for f in dataclasses.fields(tp)]}"
-    return str(tp)
-
-
-def _convert(tp: Any, value: Any, key: str, file: str) -> Any:
-    def fail() -> ConfigError:
-        return ConfigError(f"{file}: {key}: expected {_describe(tp)}, got {value!r}")
-
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise fail()
-        return build_dataclass(tp, value, key, file)
-    if origin in (Union, types.UnionType):
-        for option in typing.get_args(tp):
-            if option is type(None) and value is None:
-                return None
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, key, file)
-            except ConfigError:
-                continue
-        raise fail()
-    if origin is Literal:
-        # YAML 1.1 reads a bare `no` as false; accept it where "no" is a valid choice.
-        if value is False and "no" in typing.get_args(tp):
-            return "no"
-        if value not in typing.get_args(tp):
-            raise fail()
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise fail()
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, f"{key}[{i}]", file) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise fail()
-        _, item = typing.get_args(tp)
-        return {str(k): _convert(item, v, f"{key}.{k}", file) for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise fail()
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail()
-        return value
-    if tp is float:
-        # PyYAML (YAML 1.1) reads `1e-4` as a string; it is too common a way to write a
-        # learning rate to refuse.
-        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
-            return float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise fail()
-        return value
-    raise TypeError(f"unsupported config type {tp}")  # a schema bug, not a user error
-
-
-def build_dataclass(cls: type, data: dict[str, Any], prefix: str, file: str) -> Any:
-    """Validate a raw mapping against a config dataclass (recursively) and build it."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"{file}: {prefix + '.' if prefix else ''}{key}: unknown key; expected one of {sorted(names)}"
-            )
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name], key, file)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{file}: {key}: missing; expected {_describe(hints[f.name])}")
-    return cls(**kwargs)
-
-
-def _check(condition: bool, file: str, key: str, expected: str, got: Any) -> None:
-    if not condition:
-        raise ConfigError(f"{file}: {key}: expected {expected}, got {got!r}")
-
-
 def _validate(config: FinetuneConfig, file: str) -> None:
     """Rules that span more than one value's type."""
-    data, optim, adapter = config.data, config.optim, config.adapter
-    _check(0.0 <= data.general_fraction <= 1.0, file, "data.general_fraction", "a number in [0, 1]", data.general_fraction)
-    _check(data.n >= 1, file, "data.n", "an integer >= 1", data.n)
-    _check(0.0 <= data.eval_fraction < 1.0, file, "data.eval_fraction", "a number in [0, 1)", data.eval_fraction)
-    _check(data.max_length >= 8, file, "data.max_length", "an integer >= 8", data.max_length)
-    _check(len(data.sources) >= 1, file, "data.sources", "at least one source", data.sources)
+    data, optim, adapter, runtime = config.data, config.optim, config.adapter, config.runtime
+
+    def rule(ok: bool, key: str, expected: str, got: Any) -> None:
+        check(ok, file, key, expected, got)
+
+    fraction = data.general_fraction
+    rule(0.0 <= fraction <= 1.0, "data.general_fraction", "a number in [0, 1]", fraction)
+    rule(data.n >= 1, "data.n", "an integer >= 1", data.n)
+    rule(0.0 <= data.eval_fraction < 1.0, "data.eval_fraction", "a number in [0, 1)", data.eval_fraction)
+    rule(data.max_length >= 8, "data.max_length", "an integer >= 8", data.max_length)
+    rule(len(data.sources) >= 1, "data.sources", "at least one source", data.sources)
     seen: set[str] = set()
     for i, source in enumerate(data.sources):
         key = f"data.sources[{i}]"
-        _check(source.name not in seen, file, f"{key}.name", "a name unique among sources", source.name)
+        rule(source.name not in seen, f"{key}.name", "a name unique among sources", source.name)
         seen.add(source.name)
-        _check(source.weight > 0, file, f"{key}.weight", "a number > 0", source.weight)
+        rule(source.weight > 0, f"{key}.weight", "a number > 0", source.weight)
         if source.format == "csv":
             for column in ("prompt", "response"):
-                _check(column in source.columns, file, f"{key}.columns.{column}", "a CSV column name (csv format)", None)
-            extra = set(source.columns) - {"prompt", "response", "system", "id"}
-            _check(not extra, file, f"{key}.columns", "only keys prompt, response, system, id", sorted(extra))
+                rule(column in source.columns, f"{key}.columns.{column}", "a CSV column name (csv format)",
+                     None)
+            extra = sorted(set(source.columns) - {"prompt", "response", "system", "id"})
+            rule(not extra, f"{key}.columns", "only keys prompt, response, system, id", extra)
         else:
-            _check(not source.columns, file, f"{key}.columns", "no column mapping (only csv sources take one)", source.columns)
-    roles = {s.role for s in data.sources}
+            rule(not source.columns, f"{key}.columns", "no column mapping (only csv sources take one)",
+                 source.columns)
+    roles = sorted({s.role for s in data.sources})
     if data.general_fraction > 0:
-        _check("general" in roles, file, "data.sources", "a source with role: general (general_fraction > 0)", sorted(roles))
+        rule("general" in roles, "data.sources", "a source with role: general (general_fraction > 0)", roles)
     if data.general_fraction < 1:
-        _check("medical" in roles, file, "data.sources", "a source with role: medical (general_fraction < 1)", sorted(roles))
-    _check(optim.lr > 0, file, "optim.lr", "a number > 0", optim.lr)
-    _check(len(optim.betas) == 2, file, "optim.betas", "two numbers", optim.betas)
-    _check(optim.epochs >= 1, file, "optim.epochs", "an integer >= 1", optim.epochs)
-    _check(optim.max_steps is None or optim.max_steps >= 1, file, "optim.max_steps", "null or an integer >= 1", optim.max_steps)
-    _check(optim.micro_batch_size >= 1, file, "optim.micro_batch_size", "an integer >= 1", optim.micro_batch_size)
-    _check(optim.grad_accum >= 1, file, "optim.grad_accum", "an integer >= 1", optim.grad_accum)
-    _check(0.0 <= optim.warmup_ratio < 1.0, file, "optim.warmup_ratio", "a number in [0, 1)", optim.warmup_ratio)
-    _check(not (optim.warmup_steps and optim.warmup_ratio), file, "optim.warmup_steps", "warmup_steps or warmup_ratio, not both", optim.warmup_steps)
+        rule("medical" in roles, "data.sources", "a source with role: medical (general_fraction < 1)", roles)
+    rule(optim.lr > 0, "optim.lr", "a number > 0", optim.lr)
+    rule(len(optim.betas) == 2, "optim.betas", "two numbers", optim.betas)
+    rule(optim.epochs >= 1, "optim.epochs", "an integer >= 1", optim.epochs)
+    rule(optim.max_steps is None or optim.max_steps >= 1, "optim.max_steps", "null or an integer >= 1",
+         optim.max_steps)
+    rule(optim.micro_batch_size >= 1, "optim.micro_batch_size", "an integer >= 1", optim.micro_batch_size)
+    rule(optim.grad_accum >= 1, "optim.grad_accum", "an integer >= 1", optim.grad_accum)
+    rule(0.0 <= optim.warmup_ratio < 1.0, "optim.warmup_ratio", "a number in [0, 1)", optim.warmup_ratio)
+    rule(not (optim.warmup_steps and optim.warmup_ratio), "optim.warmup_steps",
+         "warmup_steps or warmup_ratio, not both", optim.warmup_steps)
     if adapter.method == "lora":
-        _check(adapter.r >= 1, file, "adapter.r", "an integer >= 1", adapter.r)
-        _check(0.0 <= adapter.dropout < 1.0, file, "adapter.dropout", "a number in [0, 1)", adapter.dropout)
+        rule(adapter.r >= 1, "adapter.r", "an integer >= 1", adapter.r)
+        rule(0.0 <= adapter.dropout < 1.0, "adapter.dropout", "a number in [0, 1)", adapter.dropout)
     else:
-        _check(not adapter.save_merged, file, "adapter.save_merged", "false for full fine-tuning (the model is already whole)", True)
-    runtime = config.runtime
-    for key in ("log_every",):
-        _check(getattr(runtime, key) >= 1, file, f"runtime.{key}", "an integer >= 1", getattr(runtime, key))
+        rule(not adapter.save_merged, "adapter.save_merged",
+             "false for full fine-tuning (the model is already whole)", True)
+    rule(runtime.log_every >= 1, "runtime.log_every", "an integer >= 1", runtime.log_every)
     for key in ("eval_every", "save_every", "keep_checkpoints"):
-        _check(getattr(runtime, key) >= 0, file, f"runtime.{key}", "an integer >= 0", getattr(runtime, key))
+        rule(getattr(runtime, key) >= 0, f"runtime.{key}", "an integer >= 0", getattr(runtime, key))
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`optim.lr=1e-4` -> (["optim", "lr"], 0.0001); the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"--override {text!r}: expected KEY=VALUE, e.g. optim.lr=1e-4")
-    key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
-
-
-def apply_override(data: dict[str, Any], path: list[str], value: Any, origin: str) -> None:
-    """Set a dotted key in the raw YAML mapping; list items are addressed by index."""
-    node: Any = data
-    for depth, part in enumerate(path[:-1]):
-        where = ".".join(path[: depth + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"{origin}: {where}: expected a list index below {len(node)}")
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise ConfigError(f"{origin}: {where}: cannot descend into {node!r}")
-    last = path[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ConfigError(f"{origin}: {'.'.join(path)}: expected a list index below {len(node)}")
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def config_from_dict(data: dict[str, Any], file: str = "<config>") -> FinetuneConfig:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a YAML mapping at the top level, got {type(data).__name__}")
-    config = build_dataclass(FinetuneConfig, data, "", file)
-    _validate(config, file)
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
+    """Read a fine-tuning YAML, apply `--set KEY=VALUE` edits, and validate the result."""
+    _, data = read_yaml(path)
+    data = apply_sets(data, overrides or (), path)
+    config = build(FinetuneConfig, data, path)
+    _validate(config, str(path))
     if not config.run_name:
         config.run_name = Path(config.output_dir).name
     return config
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> FinetuneConfig:
-    """Read, override and validate a fine-tuning YAML."""
-    file = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError(f"{file}: no such config file") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML: {err}") from err
-    data = data or {}
-    for text in overrides or []:
-        key_path, value = parse_override(text)
-        apply_override(data, key_path, value, f"--override {text!r}")
-    return config_from_dict(data, file)

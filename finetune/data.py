@@ -19,6 +19,7 @@ from typing import Any, Callable
 import datasets
 
 from finetune.config import SourceConfig
+from medlc_core.errors import UserError
 from medlc_core.provenance import sha256_file
 
 ROLES = ("system", "user", "assistant")
@@ -26,7 +27,7 @@ SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "a
 MAX_RECORDED_INVALID = 20
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data file that cannot be read as configured; names the file, record and key."""
 
 

@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from medlc_core.errors import UserError
+
 IGNORE_INDEX = -100
 
 PLAIN_TEMPLATE = (
@@ -44,7 +46,7 @@ PLAIN_TEMPLATE = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """A chat template that cannot mark response tokens (rendering is not prefix-stable)."""
 
 
@@ -174,7 +176,7 @@ def collate(rows: list[list[dict[str, list[int]]]], pad_id: int, packed: bool, f
     return Batch(out, tokens, width * len(seqs), label_tokens)
 
 
-class OverlongError(ValueError):
+class OverlongError(UserError, ValueError):
     """An example longer than data.max_length while data.overlong is `error`."""
 
 

@@ -29,12 +29,13 @@ import numpy as np
 
 from finetune.config import DataConfig, FinetuneConfig
 from finetune.data import LoadedSource, load_source, quiet_datasets
+from medlc_core.errors import UserError
 from medlc_core.provenance import sha256_text
 
 MANIFEST_NAME = "mixture_manifest.json"
 
 
-class SourceTooSmallError(ValueError):
+class SourceTooSmallError(UserError, ValueError):
     """A source has fewer usable examples than the mixture asks of it."""
 
 

@@ -36,13 +36,14 @@ from finetune.formatting import IGNORE_INDEX, Batch, collate, pack, prepare_toke
 from finetune.mixture import MANIFEST_NAME, build_mixture, ids_sha256, mixture_manifest
 from finetune.steps import StepPlan
 from finetune.tracking import RunLog, available_trackers, progress_bar
+from medlc_core.errors import UserError
 from medlc_core.models import resolve_pretrained
 from medlc_core.provenance import sha256_text, versions
 
 RESULT_NAME = "run_result.json"  # written last: its presence marks a finished run
 
 
-class RunExistsError(RuntimeError):
+class RunExistsError(UserError, RuntimeError):
     """output_dir already holds a run and --resume was not given."""
 
 

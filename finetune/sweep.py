@@ -8,7 +8,8 @@
 
 Each run lives in `<output_dir>/gf0.50_n20000/`. A run with `run_result.json` is finished
 and skipped; one that was interrupted resumes from its last checkpoint. `--shard i/N`
-(0-based i) takes runs i, i+N, i+2N, ... of the grid, so N machines split it without
+(0-based i) takes the i-th of N contiguous blocks of the grid, in the order above
+(fractions outer, volumes inner; see medlc_core.shard), so N machines split it without
 talking to each other. Every invocation rewrites `sweep_index.json` from what is on disk,
 so the index is right whichever shard finishes last.
 """
@@ -21,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from medlc_core.atomic import write_json_atomic
-from finetune.config import ConfigError, FinetuneConfig, build_dataclass, load_config
+from finetune.config import FinetuneConfig, load_config
 from finetune.mixture import MANIFEST_NAME
 from finetune.recipe import RESULT_NAME, train
+from medlc_core.atomic import write_json_atomic
+from medlc_core.config import build, check, read_yaml
 from medlc_core.provenance import versions
+from medlc_core.shard import select_shard
 
 INDEX_NAME = "sweep_index.json"
 ERROR_NAME = "run_error.txt"
@@ -55,20 +56,14 @@ def run_name(general_fraction: float, n: int) -> str:
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
-    file = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as err:
-        raise ConfigError(f"{file}: no such sweep file") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a YAML mapping at the top level")
-    sweep = build_dataclass(SweepConfig, data, "", file)
+    """Read and validate a sweep YAML (the grid only; `expand` validates each run's config)."""
+    _, data = read_yaml(path, "sweep file")
+    sweep = build(SweepConfig, data, path)
     for key in ("general_fractions", "ns"):
-        if not getattr(sweep, key):
-            raise ConfigError(f"{file}: {key}: expected a non-empty list")
+        check(bool(getattr(sweep, key)), path, key, "a non-empty list", getattr(sweep, key))
     names = [run_name(gf, n) for gf in sweep.general_fractions for n in sweep.ns]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{file}: general_fractions/ns: expected distinct grid points, got repeated names {names}")
+    check(len(set(names)) == len(names), path, "general_fractions/ns",
+          "distinct grid points; these run names repeat", names)
     return sweep
 
 
@@ -88,17 +83,6 @@ def expand(sweep: SweepConfig, extra_overrides: list[str] | None = None) -> list
             ]
             runs.append(SweepRun(name, gf, n, load_config(sweep.base_config, overrides)))
     return runs
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`1/4` -> (1, 4); i is 0-based."""
-    try:
-        i, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard {text!r}: expected i/N with integers, e.g. 0/2") from None
-    if n < 1 or not 0 <= i < n:
-        raise ConfigError(f"--shard {text!r}: expected 0 <= i < N")
-    return i, n
 
 
 def run_status(run_dir: Path) -> str:
@@ -148,10 +132,9 @@ def run_sweep(
     if output_dir is not None:
         sweep.output_dir = output_dir
     runs = expand(sweep, overrides)
-    index, count = shard
-    for k, run in enumerate(runs):
+    for run in select_shard(runs, *shard):
         run_dir = Path(run.config.output_dir)
-        if k % count != index or run_status(run_dir) == "finished":
+        if run_status(run_dir) == "finished":
             continue
         (run_dir / ERROR_NAME).unlink(missing_ok=True)
         try:

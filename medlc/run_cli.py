@@ -4,11 +4,16 @@ and reports."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from medlc_core.errors import reports_user_errors
+from medlc_core.flags import add_alias, add_set_flag
 
 console = Console(stderr=True, soft_wrap=True)  # messages stay one line in CI logs
 
@@ -20,36 +25,22 @@ def _stdout() -> Console:
     return plain if plain.is_terminal else Console(width=200)
 
 
-def _user_errors(func):
-    """Bad configs and results folders end in one clear line and exit code 2, not a traceback."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        from medlc.runner.config import ConfigError
-        from reports.collect import ResultsError
-
-        try:
-            return func(args)
-        except (ConfigError, ResultsError, FileNotFoundError) as err:
-            console.print(f"[bold red]medlc {args.command}:[/] {err}", markup=True, highlight=False)
-            return 2
-
-    return wrapper
-
-
+@reports_user_errors("run")
 def _run(args: argparse.Namespace) -> int:
     from medlc.runner.config import load_config, packaged_config
-    from medlc.runner.run import parse_shard, run
+    from medlc.runner.run import run
+    from medlc_core.shard import parse_shard
 
     config = load_config(args.config or packaged_config("default"), args.set)
     out = _stdout()
-    summary = run(config, args.results, shard=parse_shard(args.shard), console=out)
+    summary = run(config, args.output_path, shard=parse_shard(args.shard), console=out)
     out.print(
         f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
-        f"in {summary.wall_seconds:.0f} s -> {summary.results_dir}"
+        f"in {summary.wall_seconds:.0f} s -> {escape(str(summary.results_dir))}"
     )
-    out.print(f"run log: {summary.log_path} ({summary.warnings} warning(s))")
+    out.print(f"run log: {escape(str(summary.log_path))} ({summary.warnings} warning(s))")
     if args.report:
-        return _report_to(args.results, args.report, None)
+        return _report_to(args.output_path, args.report, None)
     return 0
 
 
@@ -72,12 +63,16 @@ def _summary_table(board, variant: str) -> Table:
     return table
 
 
+_NUMBER = r"([-+]?\d[\d.e+-]*)"
+_VALUE_OVER_CI = re.compile(rf"{_NUMBER} \[{_NUMBER}, {_NUMBER}\]")
+
+
 def _two_lines(text: str) -> str:
     """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88'."""
-    value, sep, interval = text.partition(" [")
-    if not sep:
-        return text
-    low, high = interval.rstrip("]").split(", ")
+    match = _VALUE_OVER_CI.fullmatch(text)
+    if match is None:
+        return escape(text)  # a model name or other text, shown as written
+    value, low, high = match.groups()
     return f"{value}\n[dim]{low}..{high}[/]"
 
 
@@ -90,18 +85,21 @@ def _report_to(results: str, out: str, variant: str | None, iters: int | None = 
     for variant in report.board.variants:
         out_console.print(_summary_table(report.board, variant))
     for warning in report.board.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     for fig in report.figures:
         if fig.png is None:
-            console.print(f"[dim]figure '{fig.title}' not drawn: {fig.note}[/]")
-    out_console.print(f"HTML report: [bold]{report.html.resolve()}[/]")
+            console.print(f"[dim]figure '{escape(fig.title)}' not drawn: {escape(str(fig.note))}[/]")
+    out_console.print(f"HTML report: [bold]{escape(str(report.html.resolve()))}[/]")
     return 0
 
 
+@reports_user_errors("report")
 def _report(args: argparse.Namespace) -> int:
-    return _report_to(args.results_dir, args.out, args.variant, args.bootstrap_iters)
+    out = args.output_path or str(Path(args.results_dir) / "report")
+    return _report_to(args.results_dir, out, args.variant, args.bootstrap_iters)
 
 
+@reports_user_errors("check")
 def _check(args: argparse.Namespace) -> int:
     from reports.check import check
 
@@ -116,19 +114,19 @@ def _check(args: argparse.Namespace) -> int:
         mid_p=args.mid_p,
         correction=args.correction,
     )
-    table = Table(title=f"regression gate: {result.candidate} vs baseline {result.baseline} "
+    table = Table(title=f"regression gate: {escape(result.candidate)} vs baseline {escape(result.baseline)} "
                         f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})")
     for name in ("task", "items", "baseline", "candidate", "drop", "lost", "gained", "p", "p adj", "verdict"):
         table.add_column(name, justify="left" if name in ("task", "verdict") else "right")
     for row in result.rows:
         items = f"{row.paired}" + (f" (+{row.unpaired} unpaired)" if row.unpaired else "")
         verdict = "[bold red]WORSE[/]" if row.worse else "[green]ok[/]"
-        table.add_row(row.task, items, f"{row.baseline_acc:.3f}", f"{row.candidate_acc:.3f}",
+        table.add_row(escape(row.task), items, f"{row.baseline_acc:.3f}", f"{row.candidate_acc:.3f}",
                       f"{row.drop:+.3f}", str(row.baseline_only), str(row.candidate_only),
                       f"{row.p:.2g}", f"{row.p_adjusted:.2g}", verdict)
     _stdout().print(table)
     if result.failed:
-        worse = ", ".join(row.task for row in result.rows if row.worse)
+        worse = escape(", ".join(row.task for row in result.rows if row.worse))
         console.print(f"[bold red]FAIL[/]: candidate is significantly worse on {worse}")
         return 1
     console.print("[green]PASS[/]: no gated task is significantly worse")
@@ -142,34 +140,44 @@ def _fraction(text: str) -> float:
     return value
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="score every model x task of a harness config")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="score every model x task of a harness config", allow_abbrev=False)
     p.add_argument("config", nargs="?", type=Path,
                    help="harness config YAML (default: the packaged harness_configs/default.yaml)")
-    p.add_argument("--results", default="results", help="results directory (default: ./results)")
-    p.add_argument("--shard", default="0/1", help="i/N: score block i (0-based) of N; default 0/1")
+    output = p.add_argument("--output_path", default="results", metavar="DIR",
+                            help="results directory (default: ./results)")
+    add_alias(p, "--results", output)
+    p.add_argument("--shard", default="0/1", metavar="i/N",
+                   help="score only block i (0-based) of N contiguous blocks of the model-major pairs; "
+                        "default 0/1")
     p.add_argument("--report", metavar="DIR", help="also write the report to DIR when done")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
-    p.set_defaults(func=_user_errors(_run))
+    add_set_flag(p, "--set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
+    p.set_defaults(func=_run)
 
-    p = subparsers.add_parser("report", help="leaderboard (md, json, html) and figures from a results dir")
+    p = subparsers.add_parser("report", help="leaderboard (md, json, html) and figures from a results dir",
+                              allow_abbrev=False)
     p.add_argument("results_dir")
-    p.add_argument("--out", required=True, help="output directory")
+    output = p.add_argument("--output_path", default=None, metavar="DIR",
+                            help="where the report goes (default: RESULTS_DIR/report)")
+    add_alias(p, "--out", output)
     p.add_argument("--variant", choices=["letter", "cloze", "gen"], help="variant for the figures")
-    p.add_argument("--bootstrap-iters", type=int, default=None, help="bootstrap draws (default 2000)")
-    p.set_defaults(func=_user_errors(_report))
+    iters = p.add_argument("--bootstrap_iters", type=int, default=None, help="bootstrap draws (default 2000)")
+    add_alias(p, "--bootstrap-iters", iters)
+    p.set_defaults(func=_report)
 
-    p = subparsers.add_parser("check", help="regression gate: exit 1 if the candidate is significantly worse")
+    p = subparsers.add_parser("check", help="regression gate: exit 1 if the candidate is significantly worse",
+                              allow_abbrev=False)
     p.add_argument("--baseline", required=True, help="results dir of the baseline")
     p.add_argument("--candidate", required=True, help="results dir of the candidate")
-    p.add_argument("--baseline-model", help="model name when the baseline dir holds several")
-    p.add_argument("--candidate-model", help="model name when the candidate dir holds several")
+    for side in ("baseline", "candidate"):
+        model = p.add_argument(f"--{side}_model", help=f"model name when the {side} dir holds several")
+        add_alias(p, f"--{side}-model", model)
     p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
     p.add_argument("--margin", type=_fraction, default=0.0,
-                   help="tolerated accuracy drop; a smaller drop never fails (default 0)")
+                   help="tolerated accuracy drop: a drop of at most this never fails (default 0)")
     p.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--mid-p", action="store_true", help="McNemar mid-p instead of the exact test")
+    mid_p = p.add_argument("--mid_p", action="store_true", help="McNemar mid-p instead of the exact test")
+    add_alias(p, "--mid-p", mid_p)
     p.add_argument("--correction", choices=["holm", "none"], default="holm",
                    help="multiple-testing correction over gated tasks (default holm)")
-    p.set_defaults(func=_user_errors(_check))
+    p.set_defaults(func=_check)

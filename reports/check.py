@@ -2,7 +2,8 @@
 
 Per gated task the two per-sample logs are paired item by item (by exam item id) and
 compared with an exact one-sided McNemar test. A task fails when both hold:
-  * the candidate's accuracy is lower by more than `margin` (the drop a team tolerates);
+  * the candidate's accuracy is lower by more than `margin` (the drop a team tolerates;
+    a drop of exactly `margin` is tolerated);
   * the drop is significant: p < alpha after Holm's correction over the gated tasks.
 A re-run of the same model has no discordant items, so p = 1 and it passes.
 """
@@ -13,7 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reports.collect import ResultsError, TaskRun, collect
-from reports.stats import holm, mcnemar_worse
+from reports.stats import McNemar, holm, mcnemar_worse
+
+# Drops are whole items out of n, so the margin is compared in items, with a tolerance far
+# below one item: float rounding (0.7 - 0.6 < 0.1) must never decide a verdict.
+MARGIN_TOLERANCE_ITEMS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ def pick_model(runs: list[TaskRun], name: str | None, where: str) -> list[TaskRu
     return chosen
 
 
+def beyond_margin(test: McNemar, margin: float) -> bool:
+    """Whether the candidate lost more than `margin` of the items, net of those it gained."""
+    return (test.baseline_only - test.candidate_only) - margin * test.n > MARGIN_TOLERANCE_ITEMS
+
+
 def _pair(base: TaskRun, cand: TaskRun) -> tuple[list[float], list[float], int]:
     if base.data_hash != cand.data_hash or base.version != cand.version:
         raise ResultsError(
@@ -93,7 +103,8 @@ def compare(
         tasks = sorted(base.keys() & cand.keys())
         if not tasks:
             raise ResultsError("baseline and candidate have no task in common")
-    missing = [(t, side) for t in tasks for side, runs in (("baseline", base), ("candidate", cand)) if t not in runs]
+    sides = (("baseline", base), ("candidate", cand))
+    missing = [(t, side) for t in tasks for side, runs in sides if t not in runs]
     if missing:
         raise ResultsError("gated task(s) not scored: " + ", ".join(f"{t} ({side})" for t, side in missing))
     tests = []
@@ -103,7 +114,7 @@ def compare(
     pvalues = [test.p_worse for *_, test in tests]
     adjusted = holm(pvalues) if correction == "holm" else pvalues
     result = GateResult(baseline[0].model.name, candidate[0].model.name, margin, alpha, correction)
-    for (task, b, c, unpaired, test), p_adj in zip(tests, adjusted):
+    for (task, b, c, unpaired, test), p_adj in zip(tests, adjusted, strict=True):
         result.rows.append(
             GateRow(
                 task=task,
@@ -115,7 +126,7 @@ def compare(
                 candidate_only=test.candidate_only,
                 p=test.p_worse,
                 p_adjusted=p_adj,
-                worse=p_adj < alpha and test.drop > margin,
+                worse=p_adj < alpha and beyond_margin(test, margin),
             )
         )
     return result

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from medlc.runner.store import MODEL_FILE, RECORD_FILE, RESULTS_FILE, ResultStore, read_samples
+from medlc_core.errors import UserError
 
 # medlc task names: medlc_{open,closed}book[_{cloze,gen}][_<bucket>]
 TASK_NAME = re.compile(r"^medlc_(?P<book>open|closed)book(?:_(?P<variant>cloze|gen))?(?:_(?P<bucket>\d+k))?$")
@@ -26,7 +27,7 @@ FALLBACK_METRICS = ("acc_norm", "acc", "exact_match")
 FILTER_PREFERENCE = ("extract", "strict-match", "flexible-extract", "none")
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError, ValueError):
     """A results directory that cannot be reported honestly; names the file and problem."""
 
 

@@ -53,7 +53,7 @@ def test_build_summary_reports_kept_items_and_books(tmp_path, capsys):
 
 def test_bad_input_exits_2_naming_file_row_and_problem(tmp_path, capsys):
     assert build(str(FIXTURES / "exam_bad_missing_answer.jsonl"), "--out", str(tmp_path / "exam")) == 2
-    assert "exam_bad_missing_answer.jsonl, line 2: missing answer" in capsys.readouterr().out
+    assert "exam_bad_missing_answer.jsonl, line 2: missing answer" in capsys.readouterr().err
     assert not (tmp_path / "exam").exists()
 
 
@@ -82,12 +82,12 @@ def test_validate_exam_reads_the_exam_named_by_the_environment(tmp_path, monkeyp
 
 def test_validate_exam_on_a_directory_that_is_not_an_exam_exits_2(tmp_path, capsys):
     assert main(["validate-exam", str(tmp_path)]) == 2
-    assert "not a built exam" in capsys.readouterr().out
+    assert "not a built exam" in capsys.readouterr().err
 
 
 def test_own_exam_needs_an_output_directory(capsys):
     assert main(["build-exam", str(FIXTURES / "exam_items.jsonl")]) == 2
-    assert "--out" in capsys.readouterr().out
+    assert "--out" in capsys.readouterr().err
 
 
 def test_buckets_take_k_sizes_or_named_sizes():

@@ -43,7 +43,8 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path):
 
 
 def test_csv_source_needs_a_column_mapping():
-    with pytest.raises(ConfigError, match=r"data\.sources\[3\]\.columns\.response: expected a CSV column name"):
+    expected = r"data\.sources\[3\]\.columns\.response: expected a CSV column name"
+    with pytest.raises(ConfigError, match=expected):
         load_config(SMOKE, ["data.sources.3.columns={prompt: ask}"])
 
 
@@ -53,7 +54,8 @@ def test_fraction_outside_unit_interval_is_refused():
 
 
 def test_override_reaches_nested_and_list_keys():
-    config = load_config(SMOKE, ["optim.lr=1e-4", "data.sources.1.encoding=utf-8-sig", "adapter.target_modules=[q_proj, v_proj]"])
+    config = load_config(SMOKE, ["optim.lr=1e-4", "data.sources.1.encoding=utf-8-sig",
+                                 "adapter.target_modules=[q_proj, v_proj]"])
     assert config.optim.lr == 1e-4
     assert config.data.sources[1].encoding == "utf-8-sig"
     assert config.adapter.target_modules == ["q_proj", "v_proj"]

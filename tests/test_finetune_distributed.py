@@ -18,7 +18,7 @@ SMOKE = str(REPO / "finetune" / "configs" / "tiny_cpu_smoke.yaml")
 
 def _finetune(launcher: list[str], model: Path, out: Path, *overrides: str) -> None:
     args = [f"model.pretrained={model}", f"output_dir={out}", "adapter.dropout=0", "optim.max_steps=6", "runtime.save_every=3", *overrides]
-    command = [*launcher, "-m", "finetune", SMOKE, *(x for o in args for x in ("--override", o))]
+    command = [*launcher, "-m", "finetune", SMOKE, *(x for o in args for x in ("--set", o))]
     # ACCELERATE_USE_CPU makes accelerate set up gloo DDP rather than look for GPUs.
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

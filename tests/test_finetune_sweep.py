@@ -51,7 +51,8 @@ def test_each_checkpoint_manifest_says_its_ratio_and_volume(swept):
 
 
 def _score(backend: str, model_args: dict) -> dict:
-    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata={"exam_dir": str(FIXTURE_EXAM), **model_args})
+    metadata = {"exam_dir": str(FIXTURE_EXAM), **model_args}
+    manager = TaskManager(include_path=str(REPO / "medlc_tasks"), metadata=metadata)
     return lm_eval.simple_evaluate(
         model=backend,
         model_args={**model_args, "device": "cpu"},
@@ -64,7 +65,8 @@ def _score(backend: str, model_args: dict) -> dict:
 
 
 def _loglikelihoods(results: dict) -> list[float]:
-    return [float(resp[0][0]) for sample in results["samples"]["medlc_closedbook"] for resp in sample["resps"]]
+    samples = results["samples"]["medlc_closedbook"]
+    return [float(resp[0][0]) for sample in samples for resp in sample["resps"]]
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +106,13 @@ def test_finished_runs_are_skipped_when_the_sweep_runs_again(swept, tiny_model_d
     assert {r["status"] for r in index["runs"]} == {"finished"}
 
 
-def test_a_shard_runs_only_its_share_of_the_grid(tiny_model_dir, tmp_path, monkeypatch):
+def test_a_shard_runs_only_its_contiguous_block_of_the_grid(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
-    index = run_sweep(SWEEP, shard=(1, 2), overrides=[f"model.pretrained={tiny_model_dir}", "optim.max_steps=1"], output_dir=str(tmp_path))
+    overrides = [f"model.pretrained={tiny_model_dir}", "optim.max_steps=1"]
+    index = run_sweep(SWEEP, shard=(1, 2), overrides=overrides, output_dir=str(tmp_path))
+    # Block 1 of 2 over three grid points is points 1 and 2, as for `medlc run` (medlc_core.shard).
     assert [(r["name"], r["status"]) for r in index["runs"]] == [
-        ("gf0.00_n16", "pending"), ("gf0.50_n16", "finished"), ("gf1.00_n16", "pending"),
+        ("gf0.00_n16", "pending"), ("gf0.50_n16", "finished"), ("gf1.00_n16", "finished"),
     ]
 
 

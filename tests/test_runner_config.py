@@ -29,11 +29,14 @@ def test_every_shipped_config_validates(name):
 
 def test_defaults_fill_unwritten_settings():
     settings = parse(MINIMAL).settings
-    assert (settings.backend, settings.batch_size, settings.limit, settings.apply_chat_template) == ("medlc-hf", 1, None, False)
+    written = (settings.backend, settings.batch_size, settings.limit, settings.apply_chat_template)
+    assert written == ("medlc-hf", 1, None, False)
 
 
 def test_unknown_kind_names_file_key_and_choices():
-    with pytest.raises(ConfigError, match=r"cfg\.yaml: roster\[0\]\.kind: expected one of \['general', 'medical', 'mixture'\], got 'base'"):
+    expected = (r"cfg\.yaml: roster\[0\]\.kind: "
+                r"expected one of \['general', 'medical', 'mixture'\], got 'base'")
+    with pytest.raises(ConfigError, match=expected):
         parse(MINIMAL.replace("kind: general", "kind: base"))
 
 
@@ -43,7 +46,8 @@ def test_misspelt_setting_is_rejected_not_ignored():
 
 
 def test_boolean_is_not_accepted_as_a_limit():
-    with pytest.raises(ConfigError, match=r"settings\.limit: expected a positive count or a fraction in \(0, 1\], got True"):
+    expected = r"settings\.limit: expected a positive count or a fraction in \(0, 1\], got True"
+    with pytest.raises(ConfigError, match=expected):
         parse(MINIMAL + "settings: {limit: true}\n")
 
 
@@ -65,7 +69,8 @@ def test_checkpoint_glob_must_be_kind_mixture():
 
 def test_pretrained_inside_model_args_is_refused():
     with pytest.raises(ConfigError, match=r"roster\[0\]\.model_args\.pretrained"):
-        parse(MINIMAL.replace("    pretrained: /models/tiny\n", "    pretrained: /models/tiny\n    model_args: {pretrained: x}\n"))
+        parse(MINIMAL.replace("    pretrained: /models/tiny\n",
+                              "    pretrained: /models/tiny\n    model_args: {pretrained: x}\n"))
 
 
 def test_duplicate_display_names_are_refused():

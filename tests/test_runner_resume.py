@@ -119,7 +119,7 @@ def test_staging_folder_of_a_killed_write_is_rescored_not_trusted(config, full_r
 def test_process_killed_mid_run_resumes_to_identical_results(config, full_run, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medlc", "run", str(config.path), "--results", str(tmp_path)],
+        [sys.executable, "-m", "medlc", "run", str(config.path), "--output_path", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from medlc.runner.config import ConfigError, load_config
-from medlc.runner.run import parse_shard, plan_run, run, shard_pairs
+from medlc.runner.run import plan_run, run
 from medlc.runner.store import ResultStore
+from medlc_core.shard import parse_shard, select_shard
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 
@@ -31,20 +32,21 @@ def config(tiny_model_dir, tiny_qwen2_dir, tmp_path_factory):
 
 def test_group_expands_to_its_length_subtasks(config):
     plan = plan_run(config)
-    assert plan.tasks == ["medlc_closedbook"] + [f"medlc_openbook_{b}" for b in ("1k", "2k", "4k", "8k", "16k", "32k")]
+    buckets = ("1k", "2k", "4k", "8k", "16k", "32k")
+    assert plan.tasks == ["medlc_closedbook"] + [f"medlc_openbook_{b}" for b in buckets]
     assert len(plan.pairs) == 2 * 7
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 14, 20])
 def test_shards_cover_every_pair_exactly_once(config, count):
     plan = plan_run(config)
-    seen = Counter(p.key for i in range(count) for p in shard_pairs(plan.pairs, i, count))
+    seen = Counter(p.key for i in range(count) for p in select_shard(plan.pairs, i, count))
     assert set(seen) == {p.key for p in plan.pairs} and set(seen.values()) == {1}
 
 
 def test_shard_sizes_differ_by_at_most_one(config):
     plan = plan_run(config)
-    sizes = [len(shard_pairs(plan.pairs, i, 4)) for i in range(4)]
+    sizes = [len(select_shard(plan.pairs, i, 4)) for i in range(4)]
     assert max(sizes) - min(sizes) <= 1
 
 

@@ -12,29 +12,38 @@ See harness_configs/README.md for every key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
-
+from medlc_core.config import (
+    NOT_IN_FILE,
+    ConfigError,
+    apply_sets,
+    build,
+    check,
+    expect,
+    parse_yaml,
+    read_yaml,
+)
 from medlc_core.provenance import sha256_text
 
-KINDS = ("general", "medical", "mixture")
-BACKENDS = ("medlc-hf", "hf")
-REQUIREMENTS = ("hub", "gpu")
+__all__ = [
+    "ConfigError", "HarnessConfig", "ModelSpec", "Settings", "load_config", "packaged_config", "parse_config",
+]
 
-
-class ConfigError(ValueError):
-    """A harness config that cannot be used; the message names file, key and expectation."""
+Kind = Literal["general", "medical", "mixture"]
+Backend = Literal["medlc-hf", "hf"]
+Requirement = Literal["hub", "gpu"]
+RESERVED_MODEL_ARGS = ("pretrained", "peft", "gguf_file", "revision")  # roster keys of their own
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """One roster entry as written. `checkpoints` entries expand to many models later."""
 
-    name: str
-    kind: str
+    name: str = field(metadata=expect("a display name"))
+    kind: Kind
     # Hub id, local dir, bundled name or .gguf path; with `checkpoints`, the base model
     # (default: each adapter's base_model_name_or_path).
     pretrained: str | None = None
@@ -46,17 +55,20 @@ class ModelSpec:
     apply_chat_template: bool | None = None  # None: use settings.apply_chat_template
     general_fraction: float | None = None
     n: int | None = None
-    requires: tuple[str, ...] = ()
-    key: str = ""  # where it was written, e.g. "roster[1]", for error messages
+    requires: tuple[Requirement, ...] = ()
+    # Where it was written, e.g. "roster[1]", for error messages.
+    key: str = field(default="", metadata=NOT_IN_FILE)
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str = "medlc-hf"
-    batch_size: int | str = 1
+    backend: Backend = "medlc-hf"
+    batch_size: int | str = field(default=1, metadata=expect("a positive integer or 'auto' / 'auto:N'"))
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
-    limit: int | float | None = None  # lm-eval's limit: the first N items of each task
+    # lm-eval's limit: the first N items of each task.
+    limit: int | float | None = field(default=None,
+                                      metadata=expect("a positive count or a fraction in (0, 1]"))
     # N items spread evenly over each task (item i*n//N), the same items for every model;
     # unlike `limit`, a subset that spans departments and depths of an ordered exam.
     sample_items: int | None = None
@@ -73,223 +85,89 @@ class Settings:
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    path: Path
-    text: str  # the file exactly as read, recorded beside every result
-    overrides: tuple[str, ...]  # command-line KEY=VALUE edits applied on top of `text`
-    name: str
-    description: str
-    settings: Settings
-    roster: tuple[ModelSpec, ...]
-    tasks: tuple[str, ...]
+    roster: tuple[ModelSpec, ...] = field(metadata=expect("a list of models"))
+    tasks: tuple[str, ...] = field(metadata=expect("a non-empty list of lm-eval task or group names"))
+    name: str = ""  # "": the file's stem
+    description: str = ""
+    settings: Settings = field(default_factory=Settings)
+    path: Path = field(default=Path(), metadata=NOT_IN_FILE)
+    # The file exactly as read, recorded beside every result.
+    text: str = field(default="", metadata=NOT_IN_FILE)
+    # Command-line KEY=VALUE edits applied on top of `text`.
+    overrides: tuple[str, ...] = field(default=(), metadata=NOT_IN_FILE)
 
     @property
     def sha256(self) -> str:
         return sha256_text(self.text + "".join("\n--set " + o for o in self.overrides))
 
 
-class _Reader:
-    """Typed access to one mapping of the YAML, raising ConfigError with file and key."""
+def _check_settings(path: Path, s: Settings) -> None:
+    def rule(ok: bool, key: str, expected: str, got: Any) -> None:
+        check(ok, path, f"settings.{key}", expected, got)
 
-    def __init__(self, path: Path, data: Any, prefix: str):
-        self.path, self.prefix = path, prefix
-        if not isinstance(data, dict):
-            self.fail("", f"a mapping, got {type(data).__name__}")
-        self.data: dict[str, Any] = data
-
-    def where(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix and key else (self.prefix or key)
-
-    def fail(self, key: str, expected: str) -> None:
-        raise ConfigError(f"{self.path}: {self.where(key) or '(top level)'}: expected {expected}")
-
-    def check_keys(self, allowed: set[str]) -> None:
-        unknown = sorted(set(self.data) - allowed)
-        if unknown:
-            self.fail(unknown[0], f"one of the keys {sorted(allowed)}; '{unknown[0]}' is unknown")
-
-    def get(self, key: str, types: tuple[type, ...], default: Any = None, what: str = "") -> Any:
-        if key not in self.data or self.data[key] is None:
-            return default
-        value = self.data[key]
-        # YAML `true` is an int to isinstance; never let it pass as a number.
-        if isinstance(value, bool) and bool not in types:
-            self.fail(key, f"{what or ' or '.join(t.__name__ for t in types)}, got {value!r}")
-        if not isinstance(value, types):
-            self.fail(key, f"{what or ' or '.join(t.__name__ for t in types)}, got {value!r}")
-        return value
-
-    def required(self, key: str, types: tuple[type, ...], what: str = "") -> Any:
-        if self.data.get(key) is None:
-            self.fail(key, f"{what or types[0].__name__} (required)")
-        return self.get(key, types, what=what)
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        value = self.get(key, (str,), default)
-        if value not in choices:
-            self.fail(key, f"one of {list(choices)}, got {value!r}")
-        return value
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        value = self.get(key, (list,), [])
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                self.fail(f"{key}[{i}]", f"a non-empty string, got {item!r}")
-        return tuple(value)
+    batch = s.batch_size
+    rule(batch >= 1 if isinstance(batch, int) else batch.startswith("auto"), "batch_size",
+         "a positive integer or 'auto' / 'auto:N'", batch)
+    if s.limit is not None:
+        rule(s.limit > 0 and (isinstance(s.limit, int) or s.limit <= 1), "limit",
+             "a positive count or a fraction in (0, 1]", s.limit)
+    if s.sample_items is not None:
+        rule(s.sample_items >= 1, "sample_items", "a positive count", s.sample_items)
+        rule(s.limit is None, "sample_items",
+             "either `limit` (first N items) or `sample_items` (N spread items), not both", s.limit)
+    if s.num_fewshot is not None:
+        rule(s.num_fewshot >= 0, "num_fewshot", "a count >= 0", s.num_fewshot)
+    rule(s.bootstrap_iters >= 0, "bootstrap_iters", "a count >= 0", s.bootstrap_iters)
+    for i, item in enumerate(s.include_paths):
+        rule(bool(item.strip()), f"include_paths[{i}]", "a non-empty string", item)
 
 
-def _settings(path: Path, data: Any) -> Settings:
-    r = _Reader(path, data if data is not None else {}, "settings")
-    r.check_keys({f for f in Settings.__dataclass_fields__})
-    batch_size = r.get("batch_size", (int, str), 1)
-    if isinstance(batch_size, int) and batch_size < 1 or (
-        isinstance(batch_size, str) and not batch_size.startswith("auto")
-    ):
-        r.fail("batch_size", f"a positive integer or 'auto' / 'auto:N', got {batch_size!r}")
-    limit = r.get("limit", (int, float), None, what="a positive count or a fraction in (0, 1]")
-    if limit is not None and (limit <= 0 or isinstance(limit, float) and limit > 1):
-        r.fail("limit", f"a positive count or a fraction in (0, 1], got {limit!r}")
-    sample_items = r.get("sample_items", (int,), None)
-    if sample_items is not None and sample_items < 1:
-        r.fail("sample_items", f"a positive count, got {sample_items}")
-    if sample_items is not None and limit is not None:
-        r.fail("sample_items", "either `limit` (first N items) or `sample_items` (N spread items), not both")
-    few = r.get("num_fewshot", (int,), None)
-    if few is not None and few < 0:
-        r.fail("num_fewshot", f"a count >= 0, got {few}")
-    iters = r.get("bootstrap_iters", (int,), 100_000)
-    if iters < 0:
-        r.fail("bootstrap_iters", f"a count >= 0, got {iters}")
-    return Settings(
-        backend=r.choice("backend", BACKENDS, "medlc-hf"),
-        batch_size=batch_size,
-        device=r.get("device", (str,), None),
-        seed=r.get("seed", (int,), 1234),
-        limit=limit,
-        sample_items=sample_items,
-        num_fewshot=few,
-        apply_chat_template=r.get("apply_chat_template", (bool,), False),
-        system_instruction=r.get("system_instruction", (str,), None),
-        gen_kwargs=r.get("gen_kwargs", (dict,), None),
-        model_args=r.get("model_args", (dict,), {}),
-        exam_dir=r.get("exam_dir", (str,), None),
-        include_paths=r.str_list("include_paths"),
-        bootstrap_iters=iters,
-        compress_samples=r.get("compress_samples", (bool,), False),
-    )
+def _check_model(path: Path, m: ModelSpec) -> None:
+    def rule(ok: bool, key: str, expected: str, got: Any = None) -> None:
+        check(ok, path, f"{m.key}.{key}", expected, got)
 
-
-def _model(path: Path, data: Any, key: str) -> ModelSpec:
-    r = _Reader(path, data, key)
-    r.check_keys({f for f in ModelSpec.__dataclass_fields__} - {"key"})
-    name = r.required("name", (str,), "a display name")
-    kind = r.choice("kind", KINDS)
-    pretrained, checkpoints = r.get("pretrained", (str,)), r.get("checkpoints", (str,))
-    if pretrained is None and checkpoints is None:
-        r.fail("pretrained", "a model (hub id, folder, bundled name) or a `checkpoints` glob")
-    if checkpoints is not None and kind != "mixture":
-        r.fail("kind", f"'mixture' for a `checkpoints` glob, got {kind!r}")
-    if checkpoints is not None and data.get("peft") is not None:
-        r.fail("peft", "no `peft` beside `checkpoints`: each checkpoint folder is its adapter")
-    fraction = r.get("general_fraction", (int, float), None)
-    if fraction is not None and not 0 <= fraction <= 1:
-        r.fail("general_fraction", f"a fraction in [0, 1], got {fraction}")
-    n = r.get("n", (int,), None)
-    if n is not None and n < 0:
-        r.fail("n", f"a count >= 0, got {n}")
-    requires = r.str_list("requires")
-    for i, item in enumerate(requires):
-        if item not in REQUIREMENTS:
-            r.fail(f"requires[{i}]", f"one of {list(REQUIREMENTS)}, got {item!r}")
-    model_args = r.get("model_args", (dict,), {})
-    for reserved in ("pretrained", "peft", "gguf_file", "revision"):
-        if reserved in model_args:
-            r.fail(f"model_args.{reserved}", f"`{reserved}` as its own roster key, not in model_args")
-    return ModelSpec(
-        name=name,
-        kind=kind,
-        pretrained=pretrained,
-        gguf_file=r.get("gguf_file", (str,)),
-        peft=r.get("peft", (str,)),
-        revision=r.get("revision", (str,)),
-        checkpoints=checkpoints,
-        model_args=model_args,
-        apply_chat_template=r.get("apply_chat_template", (bool,), None),
-        general_fraction=None if fraction is None else float(fraction),
-        n=n,
-        requires=requires,
-        key=key,
-    )
-
-
-def apply_override(path: Path, data: Any, override: str) -> None:
-    """Apply one `dotted.key=value` edit (value parsed as YAML; list items by index),
-    e.g. `roster.0.pretrained=runs/new/adapter` or `settings.limit=50`."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. settings.limit=50")
-    parts = key.split(".")
-    node = data
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"{path}: --set {where}: expected a list index below {len(node)}")
-            index: Any = int(part)
-        elif isinstance(node, dict):
-            index = part
-            if not last and not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
-        else:
-            raise ConfigError(f"{path}: --set {where}: {'.'.join(parts[:depth])} is not a mapping or list")
-        if last:
-            node[index] = yaml.safe_load(raw)
-        else:
-            node = node[index]
+    rule(bool(m.name.strip()), "name", "a display name", m.name)
+    rule(m.pretrained is not None or m.checkpoints is not None, "pretrained",
+         "a model (hub id, folder, bundled name) or a `checkpoints` glob", m.pretrained)
+    if m.checkpoints is not None:
+        rule(m.kind == "mixture", "kind", "'mixture' for a `checkpoints` glob", m.kind)
+        rule(m.peft is None, "peft", "no `peft` beside `checkpoints`: each checkpoint folder is its adapter",
+             m.peft)
+    if m.general_fraction is not None:
+        rule(0 <= m.general_fraction <= 1, "general_fraction", "a fraction in [0, 1]", m.general_fraction)
+    if m.n is not None:
+        rule(m.n >= 0, "n", "a count >= 0", m.n)
+    for reserved in RESERVED_MODEL_ARGS:
+        rule(reserved not in m.model_args, f"model_args.{reserved}",
+             f"`{reserved}` as its own roster key, not in model_args", m.model_args.get(reserved))
 
 
 def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> HarnessConfig:
     """Validate a config's text (plus `--set` overrides); `path` names the file in errors."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    for override in overrides:
-        if not isinstance(data, dict):
-            break
-        apply_override(path, data, override)
-    top = _Reader(path, data, "")
-    top.check_keys({"name", "description", "settings", "roster", "tasks"})
-    roster_data = top.required("roster", (list,), "a list of models")
-    if not roster_data:
-        top.fail("roster", "at least one model")
-    roster = tuple(_model(path, item, f"roster[{i}]") for i, item in enumerate(roster_data))
+    data = apply_sets(parse_yaml(text, path), overrides, path)
+    config = build(HarnessConfig, data, path, path=path, text=text, overrides=tuple(overrides))
+    roster = tuple(replace(m, key=f"roster[{i}]") for i, m in enumerate(config.roster))
+    config = replace(config, roster=roster, name=config.name or path.stem)
+    _check_settings(path, config.settings)
+    check(bool(roster), path, "roster", "at least one model", [])
+    for model in roster:
+        _check_model(path, model)
     names = [m.name for m in roster]
     for i, name in enumerate(names):
-        if name in names[:i]:
-            top.fail(f"roster[{i}].name", f"a unique display name; {name!r} is used twice")
-    tasks = top.str_list("tasks")
-    if not tasks:
-        top.fail("tasks", "a non-empty list of lm-eval task or group names")
-    if len(set(tasks)) != len(tasks):
-        top.fail("tasks", "each task once")
-    return HarnessConfig(
-        path=path,
-        text=text,
-        overrides=tuple(overrides),
-        name=top.get("name", (str,), path.stem),
-        description=top.get("description", (str,), ""),
-        settings=_settings(path, data.get("settings")),
-        roster=roster,
-        tasks=tasks,
-    )
+        check(name not in names[:i], path, f"roster[{i}].name",
+              f"a unique display name; {name!r} is used twice")
+    check(bool(config.tasks), path, "tasks", "a non-empty list of lm-eval task or group names", [])
+    for i, task in enumerate(config.tasks):
+        check(bool(task.strip()), path, f"tasks[{i}]", "a non-empty string", task)
+    check(len(set(config.tasks)) == len(config.tasks), path, "tasks", "each task once", list(config.tasks))
+    return config
 
 
 def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> HarnessConfig:
+    """Read and validate a harness config, with `--set KEY=VALUE` edits applied on top."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    return parse_config(path, path.read_text(encoding="utf-8"), tuple(overrides))
+    text, _ = read_yaml(path)
+    return parse_config(path, text, tuple(overrides))
 
 
 def packaged_config(name: str = "default") -> Path:

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
 from medlc_core.provenance import versions
+from medlc_core.shard import select_shard
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
@@ -60,24 +61,6 @@ class RunSummary:
     skipped: list[PairKey] = field(default_factory=list)
     wall_seconds: float = 0.0
     warnings: int = 0  # warnings in the run log
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/N' with 0 <= i < N, e.g. '0/4' ... '3/4'."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard expects i/N such as 0/4, got {text!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard expects 0 <= i < N, got {text!r}")
-    return index, count
-
-
-def shard_pairs(pairs: list[Pair], index: int, count: int) -> list[Pair]:
-    """Shard `index` of `count`: a contiguous block, sizes differing by at most one."""
-    start = len(pairs) * index // count
-    stop = len(pairs) * (index + 1) // count
-    return pairs[start:stop]
 
 
 def medlc_tasks_dir() -> Path:
@@ -293,7 +276,7 @@ def run(
 
 def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -> None:
     plan = plan_run(config)
-    mine = shard_pairs(plan.pairs, *shard)
+    mine = select_shard(plan.pairs, *shard)
     pending = [p for p in mine if not store.is_done(p.key)]
     summary.skipped = [p.key for p in mine if store.is_done(p.key)]
     _check_requirements(list({p.model.fingerprint: p.model for p in pending}.values()), config)

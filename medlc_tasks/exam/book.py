@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from medlc_core.errors import UserError
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, ExamItem
 from medlc_tasks.exam.support import ItemFacts, SupportRules, distractor_conflict, is_near_duplicate
 from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence_spans
@@ -18,7 +19,7 @@ from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence
 SEP = len(PASSAGE_SEPARATOR)
 
 
-class BookError(ValueError):
+class BookError(UserError, ValueError):
     """A book cannot be assembled as asked (for example the pool is too small)."""
 
 

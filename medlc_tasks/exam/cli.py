@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from medlc_core.errors import print_user_error
 from medlc_tasks.exam.book import BookError
 from medlc_tasks.exam.build import BuildOptions, SourceSpec, build_exam
 from medlc_tasks.exam.bundled import BUNDLED_SEED, bundled_exam_dir, bundled_sources, resolve_exam_dir
@@ -28,6 +29,7 @@ SHOWN_DROPS = 20  # the summary lists this many; manifest.json lists every drop
 def register(subparsers: argparse._SubParsersAction) -> None:
     build = subparsers.add_parser(
         "build-exam",
+        allow_abbrev=False,
         help="build an open-book exam from exam files (default: the bundled exam)",
         description="Build an open-book exam: a JSONL per length bucket, a closed-book file, manifest.json.",
     )
@@ -88,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     check = subparsers.add_parser(
         "validate-exam",
+        allow_abbrev=False,
         help="check a built exam and list per-item problems (exit 1 if any)",
         description="Check a built exam: evidence supports the key, no distractor backs another option, "
         "no leaked letters, gold depth, book lengths, file hashes.",
@@ -167,8 +170,7 @@ def run_build(args: argparse.Namespace) -> int:
 
             manifest = build_exam(specs, args.out, buckets, args.seed, references, options, report)
     except (SourceError, BookError, ExamDirError) as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
+        return print_user_error("build-exam", err)
     _print_summary(manifest, args.out)
     return 0
 
@@ -227,8 +229,7 @@ def run_validate(args: argparse.Namespace) -> int:
         exam_dir = resolve_exam_dir(args.exam_dir)
         problems = validate_exam(exam_dir, skip=tuple(args.skip))
     except (SourceError, BookError, ExamDirError) as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
+        return print_user_error("validate-exam", err)
     if not problems:
         console.print(f"[green]{escape(str(exam_dir))}: no problems[/green]", highlight=False, soft_wrap=True)
         return 0

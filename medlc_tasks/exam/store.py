@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from medlc_core.errors import UserError
 from medlc_tasks.exam.schema import CLOSEDBOOK_FILE, MANIFEST_FILE, BuiltRecord, bucket_file
 
 CLOSED_BUCKET = "closed"
 
 
-class ExamDirError(ValueError):
+class ExamDirError(UserError, ValueError):
     """A path that is not a readable built exam, with what is missing."""
 
 

@@ -13,11 +13,13 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from medlc_core.errors import UserError
+
 AUTO_ENCODINGS = ("utf-8", "gb18030")
 KNOWN_ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030")
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """Bad input, located: the file, the row (or byte) and what was expected."""
 
     def __init__(self, source: str, where: str, problem: str):
