@@ -232,7 +232,7 @@ def test_duplicate_id_across_files_is_an_error_naming_both(tmp_path):
 
 def test_bucket_the_pool_cannot_fill_is_an_error_and_leaves_no_exam(tmp_path):
     out = tmp_path / "exam"
-    with pytest.raises(BookError, match="add --reference files or drop the bucket"):
+    with pytest.raises(BookError, match="bucket huge needs 47500: add --reference FILE with more text"):
         build_exam([ITEMS], out, {"huge": 50_000}, 7, [REFERENCE])
     assert list(tmp_path.iterdir()) == []
 
