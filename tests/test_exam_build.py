@@ -12,7 +12,7 @@ import pytest
 
 from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.book import BookError
-from medlc_tasks.exam.build import BuildOptions, build_exam
+from medlc_tasks.exam.build import BuildOptions, EmptyExamError, build_exam
 from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, MANIFEST_FILE
 from medlc_tasks.exam.store import (
@@ -219,6 +219,18 @@ def test_every_bad_row_is_listed_with_its_reason_when_not_strict(tmp_path):
     # ... and the good rows ok-1 and ok-3 that repeat across files are dropped as duplicates.
     assert manifest["drop_kinds"]["duplicate_id"] == 1 + 2 * (len(bad) - 1)
     assert all(d["reason"] for d in manifest["drops"])
+
+
+def test_a_build_that_keeps_no_item_fails_with_the_drop_summary_and_writes_nothing(tmp_path):
+    out = tmp_path / "exam"
+    summary = (
+        r"no item kept: 4 read, 4 dropped \(no_evidence: 4\)\. Most common: no_evidence x4: no explanation"
+    )
+    with pytest.raises(EmptyExamError, match=summary) as raised:
+        build_exam([MEDQA], out, BUCKETS, 7, [], BuildOptions(strict=False))
+    assert "pass --reference FILE holding the keyed option texts" in str(raised.value)
+    assert [d["kind"] for d in raised.value.summary["drops"]] == ["no_evidence"] * 4
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_duplicate_id_across_files_is_an_error_naming_both(tmp_path):

@@ -87,7 +87,9 @@ def unnamed_options(passages: Sequence[str], gold_index: int, facts: ItemFacts) 
 def record_facts(record: BuiltRecord, info: Mapping[str, Any]) -> ItemFacts:
     """A built record's item facts; `info` is its manifest entry (anchors, meta with aliases)."""
     options = dict(zip(record.choices, record.options, strict=False))
-    return ItemFacts.of_parts(record.question, options, record.answer, info.get("anchors", []), info.get("meta", {}))
+    return ItemFacts.of_parts(
+        record.question, options, record.answer, info.get("anchors", []), info.get("meta", {})
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -147,7 +149,9 @@ class BucketFigures:
         return found
 
 
-def bucket_figures(records: Sequence[BuiltRecord], facts_of: Callable[[BuiltRecord], ItemFacts]) -> BucketFigures:
+def bucket_figures(
+    records: Sequence[BuiltRecord], facts_of: Callable[[BuiltRecord], ItemFacts]
+) -> BucketFigures:
     """The figures of one bucket's records; `facts_of` gives each record's item facts."""
     accuracy = key_only = singles = pairs = missing = 0
     for record in records:
@@ -161,5 +165,9 @@ def bucket_figures(records: Sequence[BuiltRecord], facts_of: Callable[[BuiltReco
         accuracy += count_expected_accuracy(counts, record.answer_index)
         key_only += key_only_named(counts, record.answer_index)
     return BucketFigures(
-        singles, accuracy / singles if singles else 0.0, key_only / singles if singles else 0.0, pairs, missing
+        singles,
+        accuracy / singles if singles else 0.0,
+        key_only / singles if singles else 0.0,
+        pairs,
+        missing,
     )

@@ -225,7 +225,13 @@ def assemble_book(
     # Closing the gap is worth a piece only when it lands nearer the target than we are now.
     gap = target_chars - total if total >= low else float("inf")
     filler = _filler(
-        pool, order[position:], low - total - SEP, high - total - SEP, target_chars - total - SEP, gap, balance
+        pool,
+        order[position:],
+        low - total - SEP,
+        high - total - SEP,
+        target_chars - total - SEP,
+        gap,
+        balance,
     )
     if filler is not None:
         chosen.append(filler)
@@ -283,7 +289,11 @@ def _filler(
         for _, end in sentence_spans(passage.text):
             if end > need_high:
                 break
-            if end >= need_low and abs(end - aim) < best_miss and balance.allows(balance.counts_of(passage.text[:end])):
+            if (
+                end >= need_low
+                and abs(end - aim) < best_miss
+                and balance.allows(balance.counts_of(passage.text[:end]))
+            ):
                 best, best_miss = (passage.text[:end], passage.source), abs(end - aim)
         if best_miss <= 5:
             break

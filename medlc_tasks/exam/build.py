@@ -207,10 +207,14 @@ def _gather(
         texts = [item.evidence, *(decoy.text for decoy in plan.decoys)]
         balance = NamingBalance(list(item.options.values()), answer_index, texts)
         taken = {decoy.pool_index for decoy in plan.decoys}
-        ranked = rank_candidates(item, pool, options.rules, rng, needed, indices, balance, entry.siblings, taken)
+        ranked = rank_candidates(
+            item, pool, options.rules, rng, needed, indices, balance, entry.siblings, taken
+        )
         entry.refused_conflicting, entry.refused_near_duplicates = ranked.conflicting, ranked.near_duplicates
         entry.sibling_passages_excluded = ranked.siblings
-        entry.decoys = [{"letters": list(d.letters), "source": d.source, "chars": len(d.text)} for d in plan.decoys]
+        entry.decoys = [
+            {"letters": list(d.letters), "source": d.source, "chars": len(d.text)} for d in plan.decoys
+        ]
         entry.decoys_unavailable = plan.unavailable
         capacity = sum(len(text) + SEP for text in texts) - SEP + ranked.eligible_chars
         materials[item.id] = _Material(ranked, [Passage(d.text, d.source) for d in plan.decoys], capacity)
@@ -278,7 +282,14 @@ def _assemble_books(
             rng = item_rng(seed, "book", bucket, item.id)
             try:
                 book = assemble_book(
-                    item, pool, material.candidates, material.decoys, target, depth, options.length_tolerance, rng
+                    item,
+                    pool,
+                    material.candidates,
+                    material.decoys,
+                    target,
+                    depth,
+                    options.length_tolerance,
+                    rng,
                 )
             except BookError as err:
                 raise BookError(f"bucket {bucket}: {err}") from None

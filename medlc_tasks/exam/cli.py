@@ -157,7 +157,12 @@ def run_build(args: argparse.Namespace) -> int:
             items, bundled_references = bundled_sources()
             options = dataclasses.replace(options, shortcut_limits=BUNDLED_LIMITS)
             # The cached bundled exam serves only the default build; anything else is built anew.
-            if args.out is None and args.seed == BUNDLED_SEED and not references and options == BUNDLED_OPTIONS:
+            if (
+                args.out is None
+                and args.seed == BUNDLED_SEED
+                and not references
+                and options == BUNDLED_OPTIONS
+            ):
                 out = bundled_exam_dir(buckets)
                 _print_summary(read_manifest(out), out, "the bundled exam (cached)")
                 return 0
@@ -244,7 +249,11 @@ def _print_drops(summary: dict[str, Any], out: Path | None) -> None:
 
 
 def _print_missing_decoys(manifest: dict[str, Any]) -> None:
-    missing = {item_id: info["decoys_missing"] for item_id, info in manifest["items"].items() if info["decoys_missing"]}
+    missing = {
+        item_id: info["decoys_missing"]
+        for item_id, info in manifest["items"].items()
+        if info["decoys_missing"]
+    }
     if not missing:
         return
     table = Table(title=f"items lacking a decoy for some option ({len(missing)})", title_justify="left")
@@ -259,7 +268,9 @@ def _print_missing_decoys(manifest: dict[str, Any]) -> None:
 
 def _print_figures(figures: dict[str, BucketFigures]) -> None:
     """One row per bucket: what the count rule scores, how often only the key is named, decoy coverage."""
-    table = Table(title="answering without reading (count rule: pick the most-named option)", title_justify="left")
+    table = Table(
+        title="answering without reading (count rule: pick the most-named option)", title_justify="left"
+    )
     for column in ("bucket", "single-answer items", "count rule", "key only named", "decoy coverage"):
         table.add_column(column, justify="right")
     for bucket, row in figures.items():

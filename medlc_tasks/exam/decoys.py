@@ -162,7 +162,9 @@ def _usable_pieces(
 
 def _names(key: str, facts: ItemFacts, letters: list[str]) -> list[str]:
     """The letters whose option text or alias the match key holds as a whole term."""
-    return [letter for letter in letters if any(contains_key(key, term) for term in facts.option_keys[letter])]
+    return [
+        letter for letter in letters if any(contains_key(key, term) for term in facts.option_keys[letter])
+    ]
 
 
 def _cuts(text: str, facts: ItemFacts, letters: list[str], min_chars: int) -> list[tuple[str, bool]]:

@@ -20,7 +20,10 @@ from medlc_tasks.exam.support import ItemFacts
 
 
 def drop_summary(
-    loads: list[LoadResult], drops: list[Drop], skipped_buckets: Sequence[str] = (), items_missing_decoys: int = 0
+    loads: list[LoadResult],
+    drops: list[Drop],
+    skipped_buckets: Sequence[str] = (),
+    items_missing_decoys: int = 0,
 ) -> dict[str, Any]:
     """What was read and dropped, the commonest reasons and what to pass to keep more.
 

@@ -1,7 +1,7 @@
 """From source files to items with their final evidence: merged, scrubbed, or found in a reference.
 
-    loads -> items (an id seen in an earlier file is a duplicate) -> evidence scrubbed of
-    answer leaks, or the reference passage that holds the key -> PreparedItem, or a counted Drop
+loads -> items (an id seen in an earlier file is a duplicate) -> evidence scrubbed of
+answer leaks, or the reference passage that holds the key -> PreparedItem, or a counted Drop
 """
 
 from __future__ import annotations
