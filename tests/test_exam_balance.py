@@ -30,11 +30,15 @@ def test_a_passage_naming_the_key_past_another_options_count_is_refused():
     assert balance.allows(balance.counts_of("氢氯噻嗪可致低钾。"))
 
 
-def test_a_passage_naming_the_key_is_welcome_once_every_other_option_leads():
-    balance = NamingBalance(
-        OPTIONS, 0, ["首选呋塞米。", "螺内酯保钾,螺内酯抗醛固酮。", "氢氯噻嗪,氢氯噻嗪。"]
-    )
-    assert balance.allows(balance.counts_of("呋塞米静脉注射。"))
+def test_a_passage_naming_another_option_past_the_keys_count_is_refused():
+    balance = NamingBalance(OPTIONS, 0, ["首选呋塞米。", "螺内酯保钾。"])
+    assert not balance.allows(balance.counts_of("螺内酯可致高钾。"))  # the key would be named least
+    assert balance.allows(balance.counts_of("氢氯噻嗪可致低钾。"))
+
+
+def test_a_passage_naming_every_option_alike_keeps_the_counts_level():
+    balance = NamingBalance(OPTIONS, 0, ["首选呋塞米。", "螺内酯保钾。", "氢氯噻嗪排钾。"])
+    assert balance.allows(balance.counts_of("呋塞米、螺内酯与氢氯噻嗪都是利尿剂。"))
 
 
 def test_multi_answer_items_are_not_balanced():

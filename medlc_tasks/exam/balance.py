@@ -1,7 +1,7 @@
 """How far a book can be answered without reading it: the naming balance and its figures.
 
 A reader that never reads can still pick the option whose text the book names most often.
-The builder keeps every book balanced against that rule (`NamingBalance`), and the manifest
+The builder keeps every book level against that rule and its mirror image (`NamingBalance`), and the manifest
 and `validate-exam` measure what is left of it per bucket (`bucket_figures`):
 
 - `count_accuracy`: the `count` rule's accuracy, exact rather than sampled: each
@@ -42,13 +42,15 @@ class ShortcutLimits:
 
 
 class NamingBalance:
-    """Running option-text counts of one book, refusing passages that tip them toward the key.
+    """Running option-text counts of one book, refusing passages that would tip them either way.
 
-    A passage that names the key is refused when, with it, the key would be named more often
-    than the least-named other option; passages that name only other options are always
-    welcome. Multi-answer items (`answer_index` -1) are not balanced: the count rule is
-    measured on single-answer items only. Methods take a passage's match key when the caller
-    has it (`passage_key`), since the builder checks whole pools.
+    The aim is every option named as often as the key, so that neither "pick the most-named
+    option" nor "pick the least-named one" beats chance. A passage that names an option is
+    refused when, with it, the key would be named more often than some other option, or an
+    option it names would be named more often than the key. Passages that name no option
+    are always welcome. Multi-answer items (`answer_index` -1) are not balanced: the count
+    rule is measured on single-answer items only. `counts_of` takes a passage's match key
+    when the caller has it, since the builder checks whole pools.
     """
 
     def __init__(self, options: Sequence[str], answer_index: int, texts: Sequence[str] = ()):
@@ -62,12 +64,15 @@ class NamingBalance:
         return key_counts(match_key(text) if passage_key is None else passage_key, self.option_keys)
 
     def allows(self, added: Sequence[int]) -> bool:
-        """Whether a passage naming the options `added` times keeps the key named no more than any other."""
-        if self.key < 0 or added[self.key] == 0:
+        """Whether a passage naming the options `added` times keeps the counts level (see the class)."""
+        if self.key < 0 or not any(added):
             return True
         after = [have + new for have, new in zip(self.counts, added, strict=True)]
-        others = [n for i, n in enumerate(after) if i != self.key]
-        return not others or after[self.key] <= min(others)
+        key = after[self.key]
+        others = [(n, new) for i, (n, new) in enumerate(zip(after, added, strict=True)) if i != self.key]
+        if others and key > min(n for n, _ in others):
+            return False
+        return all(n <= key for n, new in others if new)
 
     def add(self, added: Sequence[int]) -> None:
         self.counts = [have + new for have, new in zip(self.counts, added, strict=True)]

@@ -211,7 +211,7 @@ def _gather(
             item, pool, options.rules, rng, needed, indices, balance, entry.siblings, taken
         )
         entry.refused_conflicting, entry.refused_near_duplicates = ranked.conflicting, ranked.near_duplicates
-        entry.sibling_passages_excluded = ranked.siblings
+        entry.refused_unbalancing, entry.sibling_passages_excluded = ranked.unbalancing, ranked.siblings
         entry.decoys = [
             {"letters": list(d.letters), "source": d.source, "chars": len(d.text)} for d in plan.decoys
         ]

@@ -15,13 +15,15 @@ evidence, or a reference passage) is a usable decoy for (item, L) when it
 
 The decoy placed in the book is that passage whole, or cut at sentence ends to the
 sentence(s) naming L (at least `min_chars` characters); a cut is checked again against the
-gold for near-duplication. A decoy never names the key's text, so it adds to L's count and
+gold for near-duplication. Cuts of one passage that do not overlap may serve different
+letters; a passage serving as a decoy is never also a distractor in the same book. A decoy never names the key's text, so it adds to L's count and
 not to the key's. Choice, per item and once for all buckets, seeded:
 
 - letters are served in a seeded order; a decoy naming several non-key letters serves them all;
 - preferred are: decoys naming L by its text over those naming it only through an alias
-  (only texts count for the count rule), those within an equal share of the smallest
-  bucket's room over longer ones, whole passages over cuts, then a seeded draw;
+  (only texts count for the count rule), those naming no option twice, those within an
+  equal share of the smallest bucket's room over longer ones, whole passages over cuts,
+  then a seeded draw;
 - where the gold names the key k times, extra decoys follow until every non-key option is
   named k times as far as the pool allows (the first extra restores "key never named more
   often than the most-named other option").
@@ -65,8 +67,13 @@ class DecoyPlan:
 class _Piece:
     decoy: Decoy
     text_counts: dict[str, int]  # non-key letter -> times its option text is named
+    span: tuple[int, int]  # where in the pool passage the piece lies
     is_cut: bool
     draw: float
+
+    def overlaps(self, other: _Piece) -> bool:
+        same = self.decoy.pool_index == other.decoy.pool_index
+        return same and self.span[0] < other.span[1] and other.span[0] < self.span[1]
 
 
 def plan_decoys(
@@ -91,7 +98,7 @@ def plan_decoys(
     order = list(letters)
     rng.shuffle(order)
     chosen: list[Decoy] = []
-    used: set[int] = set()
+    used: list[_Piece] = []
     covered: set[str] = set()
     counts = dict.fromkeys(letters, 0)
 
@@ -100,7 +107,7 @@ def plan_decoys(
         if best is None:
             return False
         chosen.append(best.decoy)
-        used.add(best.decoy.pool_index)
+        used.append(best)
         covered.update(best.decoy.letters)
         for named, times in best.text_counts.items():
             counts[named] += times
@@ -148,7 +155,8 @@ def _usable_pieces(
             continue
         if distractor_conflict(passage.text, facts, rules, key) is not None:
             continue
-        for text, is_cut in _cuts(passage.text, facts, letters, min_chars):
+        for start, end in _cuts(passage.text, facts, letters, min_chars):
+            text, is_cut = passage.text[start:end], (start, end) != (0, len(passage.text))
             if any(option_counts(text, key_text)):
                 continue
             if is_cut and is_near_duplicate(gold_trigrams, char_ngrams(text, 3), rules):
@@ -156,7 +164,8 @@ def _usable_pieces(
             named = tuple(_names(match_key(text), facts, letters))
             counts = dict(zip(letters, option_counts(text, texts), strict=True))
             decoy = Decoy(text, passage.source, named, index)
-            pieces.append(_Piece(decoy, {k: v for k, v in counts.items() if v}, is_cut, rng.random()))
+            named_times = {k: v for k, v in counts.items() if v}
+            pieces.append(_Piece(decoy, named_times, (start, end), is_cut, rng.random()))
     return pieces
 
 
@@ -167,9 +176,9 @@ def _names(key: str, facts: ItemFacts, letters: list[str]) -> list[str]:
     ]
 
 
-def _cuts(text: str, facts: ItemFacts, letters: list[str], min_chars: int) -> list[tuple[str, bool]]:
+def _cuts(text: str, facts: ItemFacts, letters: list[str], min_chars: int) -> list[tuple[int, int]]:
     """The passage whole, then each run of sentences from one naming a letter, at least min_chars long."""
-    cuts = [(text, False)]
+    cuts = [(0, len(text))]
     spans = sentence_spans(text)
     for number, (start, end) in enumerate(spans):
         if not _names(match_key(text[start:end]), facts, letters):
@@ -178,19 +187,18 @@ def _cuts(text: str, facts: ItemFacts, letters: list[str], min_chars: int) -> li
         while end - start < min_chars and stop + 1 < len(spans):
             stop += 1
             end = spans[stop][1]
-        piece = text[start:end]
-        if piece != text and all(piece != seen for seen, _ in cuts):
-            cuts.append((piece, True))
+        if (start, end) not in cuts and text[start:end] != text:
+            cuts.append((start, end))
     return cuts
 
 
 def _best_piece(
-    pieces: list[_Piece], letter: str, used: set[int], share: float, by_text_only: bool
+    pieces: list[_Piece], letter: str, used: list[_Piece], share: float, by_text_only: bool
 ) -> _Piece | None:
     candidates = [
         piece
         for piece in pieces
-        if piece.decoy.pool_index not in used
+        if not any(piece.overlaps(taken) for taken in used)
         and letter in piece.decoy.letters
         and (letter in piece.text_counts or not by_text_only)
     ]
@@ -201,6 +209,7 @@ def _best_piece(
         too_long = len(piece.decoy.text) > share
         return (
             letter not in piece.text_counts,
+            max(piece.text_counts.values(), default=0) > 1,  # naming an option twice unbalances the counts
             too_long,
             len(piece.decoy.text) if too_long else 0,
             piece.is_cut,

@@ -100,6 +100,7 @@ def compose_manifest(
             # Passages refused as distractors while ranking, summed over items.
             "distractors_refused_conflicting": sum(entry.refused_conflicting for entry in prepared),
             "distractors_refused_near_duplicate": sum(entry.refused_near_duplicates for entry in prepared),
+            "distractors_refused_unbalancing": sum(entry.refused_unbalancing for entry in prepared),
             "items_with_siblings": sum(bool(entry.siblings) for entry in prepared),
             "sibling_passages_excluded": sum(entry.sibling_passages_excluded for entry in prepared),
             "decoys": sum(len(entry.decoys) for entry in prepared),
@@ -136,6 +137,7 @@ def compose_manifest(
                 "distractors_refused": {
                     "conflicting": entry.refused_conflicting,
                     "near_duplicate": entry.refused_near_duplicates,
+                    "unbalancing": entry.refused_unbalancing,
                 },
                 "siblings": entry.siblings,
                 "sibling_passages_excluded": entry.sibling_passages_excluded,

@@ -82,6 +82,7 @@ class PreparedItem:
     # Passages refused as this item's distractors while ranking (filled in by ranking).
     refused_conflicting: int = 0
     refused_near_duplicates: int = 0
+    refused_unbalancing: int = 0  # would have named one option more often than the others (balance.py)
     siblings: list[str] = field(default_factory=list)  # ids of items sharing a stem or option set
     sibling_passages_excluded: int = 0
     decoys: list[dict[str, Any]] = field(default_factory=list)  # letters, source, chars per decoy
