@@ -31,14 +31,10 @@ def exam(tmp_path_factory) -> Path:
     return out
 
 
-def records(exam: Path, bucket: str) -> list:
-    return read_records(exam, bucket)
-
-
 def decoy_positions(exam: Path, bucket: str, item_id: str) -> list[int]:
     """Where the item's decoys sit in its book, counted as offsets from the gold passage."""
     sources = {decoy["source"] for decoy in read_manifest(exam)["items"][item_id]["decoys"]}
-    record = next(r for r in records(exam, bucket) if r.id == item_id)
+    record = next(r for r in read_records(exam, bucket) if r.id == item_id)
     return [i - record.gold_index for i, source in enumerate(record.passage_sources) if source in sources]
 
 
@@ -47,7 +43,7 @@ def test_every_non_key_option_has_a_decoy_in_every_bucket(exam):
     assert all(info["decoys_missing"] == {} for info in manifest["items"].values())
     assert [manifest["bucket_stats"][b]["decoy_coverage"] for b in BUCKETS] == [1.0, 1.0]
     for bucket in BUCKETS:
-        for record in records(exam, bucket):
+        for record in read_records(exam, bucket):
             others = [p for i, p in enumerate(record.passages) if i != record.gold_index]
             for letter, text in zip(record.choices, record.options, strict=True):
                 if letter != record.answer:
@@ -56,7 +52,7 @@ def test_every_non_key_option_has_a_decoy_in_every_bucket(exam):
 
 def test_no_book_names_the_key_more_often_than_any_other_option(exam):
     for bucket in BUCKETS:
-        for record in records(exam, bucket):
+        for record in read_records(exam, bucket):
             counts = option_counts(record.book, record.options)
             others = [n for i, n in enumerate(counts) if i != record.answer_index]
             assert counts[record.answer_index] <= min(others), (record.id, bucket, counts)
@@ -70,7 +66,7 @@ def test_count_rule_is_held_to_chance_and_no_book_names_only_the_key(exam):
 
 
 def test_a_key_named_twice_in_the_gold_gets_two_decoys_for_every_other_option(exam):
-    record = next(r for r in records(exam, "s") if r.id == "hypok-01")
+    record = next(r for r in read_records(exam, "s") if r.id == "hypok-01")
     assert option_counts(record.passages[record.gold_index], record.options)[record.answer_index] == 2
     decoys = read_manifest(exam)["items"]["hypok-01"]["decoys"]
     assert [sum(letter in d["letters"] for d in decoys) >= 2 for letter in "BC"] == [True, True]
@@ -79,7 +75,7 @@ def test_a_key_named_twice_in_the_gold_gets_two_decoys_for_every_other_option(ex
 
 def test_no_decoy_names_the_key(exam):
     manifest = read_manifest(exam)
-    for record in records(exam, "m"):
+    for record in read_records(exam, "m"):
         sources = {decoy["source"] for decoy in manifest["items"][record.id]["decoys"]}
         for passage, source in zip(record.passages, record.passage_sources, strict=True):
             if source in sources:
@@ -87,7 +83,7 @@ def test_no_decoy_names_the_key(exam):
 
 
 def test_longer_books_keep_every_decoy_of_the_shorter_books(exam):
-    for small, large in zip(records(exam, "s"), records(exam, "m"), strict=True):
+    for small, large in zip(read_records(exam, "s"), read_records(exam, "m"), strict=True):
         sources = {d["source"] for d in read_manifest(exam)["items"][small.id]["decoys"]}
         small_decoys = {p for p, s in zip(small.passages, small.passage_sources, strict=True) if s in sources}
         assert small_decoys <= set(large.passages), small.id
@@ -96,7 +92,7 @@ def test_longer_books_keep_every_decoy_of_the_shorter_books(exam):
 def test_decoys_are_spread_one_per_equal_block_of_the_book(exam):
     manifest = read_manifest(exam)
     for bucket in BUCKETS:
-        for record in records(exam, bucket):
+        for record in read_records(exam, bucket):
             sources = {decoy["source"] for decoy in manifest["items"][record.id]["decoys"]}
             around_gold = [s for i, s in enumerate(record.passage_sources) if i != record.gold_index]
             slots = [i for i, source in enumerate(around_gold) if source in sources]
@@ -115,7 +111,9 @@ def test_decoy_positions_change_with_the_seed(tmp_path):
 
 
 def test_decoys_keep_no_fixed_offset_from_the_gold(exam):
-    offsets = {offset for record in records(exam, "m") for offset in decoy_positions(exam, "m", record.id)}
+    offsets = {
+        offset for record in read_records(exam, "m") for offset in decoy_positions(exam, "m", record.id)
+    }
     assert len(offsets) > 3
     assert any(offset < 0 for offset in offsets) and any(offset > 0 for offset in offsets)
 

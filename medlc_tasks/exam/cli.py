@@ -292,8 +292,8 @@ def _add_row(table: Table, *cells: str) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     try:
         exam_dir = resolve_exam_dir(args.exam_dir)
-        problems = validate_exam(exam_dir, skip=tuple(args.skip))
         shortcuts = shortcut_report(exam_dir)
+        problems = validate_exam(exam_dir, skip=tuple(args.skip), shortcuts=shortcuts)
     except (SourceError, BookError, ExamDirError) as err:
         console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2

@@ -70,8 +70,13 @@ class _Findings(list):
         self.append(Problem(item_id, bucket, check, message))
 
 
-def validate_exam(exam_dir: str | Path, skip: tuple[str, ...] = ()) -> list[Problem]:
-    """Every problem found in a built exam, in a stable order; an empty list means it passed."""
+def validate_exam(
+    exam_dir: str | Path, skip: tuple[str, ...] = (), shortcuts: ShortcutReport | None = None
+) -> list[Problem]:
+    """Every problem found in a built exam, in a stable order; an empty list means it passed.
+
+    `shortcuts` is the exam's `shortcut_report` when the caller has already made it.
+    """
     unknown = sorted(set(skip) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check(s) {unknown}; expected some of {CHECKS}")
@@ -111,7 +116,7 @@ def validate_exam(exam_dir: str | Path, skip: tuple[str, ...] = ()) -> list[Prob
                 message = f"target_chars {record.target_chars} but the bucket is {buckets.get(bucket)}"
                 found.add(record.id, bucket, "book_length", message)
             checker.check(record, items_info.get(record.id, {}), found)
-    _check_shortcuts(exam_dir, found)
+    _check_shortcuts(shortcuts or shortcut_report(exam_dir), found)
     return [problem for problem in found if problem.check not in skip]
 
 
@@ -141,8 +146,7 @@ def shortcut_report(exam_dir: str | Path) -> ShortcutReport:
     return ShortcutReport(figures, limits, breaches)
 
 
-def _check_shortcuts(exam_dir: Path, found: _Findings) -> None:
-    report = shortcut_report(exam_dir)
+def _check_shortcuts(report: ShortcutReport, found: _Findings) -> None:
     if report.limits.enforce:
         found.extend(report.breaches)
 
@@ -209,11 +213,7 @@ class _BookChecker:
             return
         self._check_depth(record, problem)
         if record.id not in self._facts:
-            options = dict(zip(record.choices, record.options, strict=False))
-            anchors, meta = info.get("anchors", []), info.get("meta", {})
-            self._facts[record.id] = ItemFacts.of_parts(
-                record.question, options, record.answer, anchors, meta
-            )
+            self._facts[record.id] = record_facts(record, info)
         facts = self._facts[record.id]
         gold = record.passages[record.gold_index]
         missing = missing_key_options(gold, facts)
