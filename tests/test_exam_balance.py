@@ -56,7 +56,7 @@ def test_bucket_figures_match_a_hand_count():
     figures = bucket_figures(records, facts)
     assert figures == BucketFigures(
         single_answer_items=3, count_accuracy=(1 + 0.5 + 0) / 3, key_only_share=1 / 3,
-        decoy_pairs=2 + 2 + 2 + 1, decoys_missing=2 + 1 + 0 + 1,
+        decoy_pairs=2 + 2 + 2 + 1, decoys_missing=2 + 1 + 0 + 1, key_named_most=("only-key",),
     )  # fmt: skip
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from medlc.cli import main
-from medlc_tasks.exam.build import build_exam
+from medlc_tasks.exam.build import SourceSpec, build_exam
 from medlc_tasks.exam.shortcuts import option_counts
 from medlc_tasks.exam.store import read_manifest, read_records
 
@@ -140,6 +141,45 @@ def test_build_summary_lists_the_items_missing_decoys_and_the_fix(tmp_path, caps
     args = ["build-exam", str(ITEMS), "--reference", str(FILLER), "--buckets", "s=1000,m=2000"]
     assert main([*args, "--out", str(tmp_path / "exam")]) == 0
     out = capsys.readouterr().out
-    assert "items lacking a decoy for some option (6)" in out
+    assert "items short of decoys (6)" in out
     assert "thyr-01" in out and "s: ACD; m: ACD" in out
-    assert "6 item(s) lack a decoy for some option: pass --reference FILE" in out.replace("\n", " ")
+    assert (
+        "6 item(s) lack a decoy for some option, or name the key most: pass --reference FILE"
+        in out.replace("\n", " ")
+    )
+
+
+def test_a_user_exams_decoys_come_from_the_other_items_explanations(tmp_path):
+    rows = [
+        {
+            "编号": "u1",
+            "题干": "治疗肺炎链球菌肺炎首选的抗生素是",
+            "选项": {"A": "青霉素", "B": "万古霉素", "C": "甲硝唑"},
+            "答案": "A",
+            "解析": "肺炎链球菌肺炎首选青霉素，对青霉素过敏者可改用呼吸喹诺酮类药物。",
+        },
+        {
+            "编号": "u2",
+            "题干": "轻中度艰难梭菌感染的患者，可首先口服",
+            "选项": {"A": "甲硝唑", "B": "头孢曲松", "C": "克林霉素"},
+            "答案": "A",
+            "解析": "轻中度艰难梭菌感染可口服甲硝唑，重症者改为口服万古霉素，并停用诱发腹泻的广谱抗生素。",
+        },
+    ]
+    source = tmp_path / "mine.json"
+    source.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    mapping = {"id": "编号", "question": "题干", "options": "选项", "answer": "答案", "evidence": "解析"}
+    manifest = build_exam([SourceSpec(source, "mapped", mapping)], tmp_path / "exam", {"s": 800}, 7, [FILLER])
+    decoys = manifest["items"]["u1"]["decoys"]
+    assert [(d["source"], sorted(d["letters"])) for d in decoys] == [("u2", ["B", "C"])]
+    assert manifest["items"]["u1"]["decoys_missing"] == {}
+    assert manifest["items"]["u1"]["key_named_most"] == ["s"]  # its explanation names 青霉素 twice
+
+
+def test_books_that_still_name_the_key_most_are_recorded_per_item_and_bucket(tmp_path):
+    # Without the decoy passages only anem-01's explanation names another option as often as its key.
+    manifest = build_exam([ITEMS], tmp_path / "exam", BUCKETS, 7, [FILLER])
+    expected = ["thyr-01", "asth-01", "gout-01", "hypok-01", "stroke-01"]
+    assert manifest["bucket_stats"]["s"]["key_named_most"] == expected
+    assert [i for i, info in manifest["items"].items() if info["key_named_most"] == ["s", "m"]] == expected
+    assert manifest["counts"]["items_key_named_most"] == 5

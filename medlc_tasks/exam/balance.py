@@ -112,6 +112,9 @@ class BucketFigures:
     key_only_share: float
     decoy_pairs: int  # (item, non-key option) pairs, multi-answer items included
     decoys_missing: int  # pairs whose option no non-gold passage names
+    # Single-answer items whose book names the key more often than every other option
+    # (the pool had too few decoys to keep the balance).
+    key_named_most: tuple[str, ...] = ()
 
     @property
     def decoy_coverage(self) -> float:
@@ -121,7 +124,7 @@ class BucketFigures:
     def from_dict(cls, data: Mapping[str, Any]) -> BucketFigures:
         """From `as_dict`'s keys (a manifest's bucket_stats entry)."""
         fields = ("single_answer_items", "count_accuracy", "key_only_share", "decoy_pairs", "decoys_missing")
-        return cls(*(data[name] for name in fields))
+        return cls(*(data[name] for name in fields), tuple(data.get("key_named_most", ())))
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -131,6 +134,7 @@ class BucketFigures:
             "decoy_pairs": self.decoy_pairs,
             "decoys_missing": self.decoys_missing,
             "decoy_coverage": round(self.decoy_coverage, 4),
+            "key_named_most": list(self.key_named_most),
         }
 
     def breaches(self, limits: ShortcutLimits) -> dict[str, str]:
@@ -159,6 +163,7 @@ def bucket_figures(
 ) -> BucketFigures:
     """The figures of one bucket's records; `facts_of` gives each record's item facts."""
     accuracy = key_only = singles = pairs = missing = 0
+    key_most = []
     for record in records:
         facts = facts_of(record)
         pairs += sum(letter not in record.answer for letter in record.choices)
@@ -169,10 +174,10 @@ def bucket_figures(
         singles += 1
         accuracy += count_expected_accuracy(counts, record.answer_index)
         key_only += key_only_named(counts, record.answer_index)
+        others = [n for i, n in enumerate(counts) if i != record.answer_index]
+        if others and counts[record.answer_index] > max(others):
+            key_most.append(record.id)
+    singles_or_one = singles or 1
     return BucketFigures(
-        singles,
-        accuracy / singles if singles else 0.0,
-        key_only / singles if singles else 0.0,
-        pairs,
-        missing,
+        singles, accuracy / singles_or_one, key_only / singles_or_one, pairs, missing, tuple(key_most)
     )

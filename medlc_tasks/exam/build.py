@@ -55,8 +55,9 @@ class EmptyExamError(ValueError):
         kinds = ", ".join(f"{kind}: {count}" for kind, count in summary["drop_kinds"].items()) or "none"
         reasons = "; ".join(f"{r['kind']} x{r['count']}: {r['reason']}" for r in summary["drop_reasons_top"])
         fixes = "; ".join(summary["advice"])
+        empty = ": the sources hold no items" if counts["items_read"] == 0 else ""
         super().__init__(
-            f"no item kept: {counts['items_read']} read, {counts['items_dropped']} dropped ({kinds})"
+            f"no item kept: {counts['items_read']} read, {counts['items_dropped']} dropped ({kinds}){empty}"
             + (f". Most common: {reasons}" if reasons else "")
             + (f". To keep more: {fixes}" if fixes else "")
         )

@@ -249,21 +249,25 @@ def _print_drops(summary: dict[str, Any], out: Path | None) -> None:
 
 
 def _print_missing_decoys(manifest: dict[str, Any]) -> None:
-    missing = {
-        item_id: info["decoys_missing"]
+    """Items whose books lack a decoy for some option, or name the key more than any other option."""
+    short = {
+        item_id: info
         for item_id, info in manifest["items"].items()
-        if info["decoys_missing"]
+        if info["decoys_missing"] or info["key_named_most"]
     }
-    if not missing:
+    if not short:
         return
-    table = Table(title=f"items lacking a decoy for some option ({len(missing)})", title_justify="left")
-    for column in ("item", "options without a decoy, per bucket"):
+    table = Table(title=f"items short of decoys ({len(short)})", title_justify="left")
+    for column in ("item", "options without a decoy, per bucket", "key named most in"):
         table.add_column(column, overflow="fold")
-    for item_id, per_bucket in list(missing.items())[:SHOWN_DROPS]:
-        _add_row(table, item_id, "; ".join(f"{b}: {''.join(letters)}" for b, letters in per_bucket.items()))
+    for item_id, info in list(short.items())[:SHOWN_DROPS]:
+        missing = "; ".join(f"{b}: {''.join(letters)}" for b, letters in info["decoys_missing"].items())
+        _add_row(table, item_id, missing or "-", ", ".join(info["key_named_most"]) or "-")
     console.print(table)
-    if len(missing) > SHOWN_DROPS:
-        _say(f"{len(missing) - SHOWN_DROPS} more are listed under items.<id>.decoys_missing in manifest.json")
+    if len(short) > SHOWN_DROPS:
+        _say(
+            f"{len(short) - SHOWN_DROPS} more are listed in manifest.json (items.<id>.decoys_missing, key_named_most)"
+        )
 
 
 def _print_figures(figures: dict[str, BucketFigures]) -> None:

@@ -23,7 +23,7 @@ def drop_summary(
     loads: list[LoadResult],
     drops: list[Drop],
     skipped_buckets: Sequence[str] = (),
-    items_missing_decoys: int = 0,
+    items_short_of_decoys: int = 0,
 ) -> dict[str, Any]:
     """What was read and dropped, the commonest reasons and what to pass to keep more.
 
@@ -39,7 +39,7 @@ def drop_summary(
         "drop_kinds": kinds,
         "drops": listed,
         "drop_reasons_top": top_reasons(listed),
-        "advice": advice(kinds, skipped_buckets, items_missing_decoys),
+        "advice": advice(kinds, skipped_buckets, items_short_of_decoys),
     }
 
 
@@ -57,9 +57,18 @@ def compose_manifest(
     """Everything needed to trust, reproduce and audit a build; `files` is added on write."""
     items = [entry.item for entry in prepared]
     leaky = {entry.item.id: entry.leaks for entry in prepared if entry.leaks}
-    missing_decoys = sum(bool(entry.decoys_missing) for entry in prepared)
-    dropped = drop_summary(loads, drops, [s.bucket for s in skipped], missing_decoys)
     facts = {entry.item.id: ItemFacts.of_item(entry.item) for entry in prepared}
+    figures = {
+        bucket: bucket_figures(rows, lambda record: facts[record.id])
+        for bucket, rows in records.items()
+        if bucket != CLOSED_BUCKET
+    }
+    key_named_most: dict[str, list[str]] = {}
+    for bucket, found in figures.items():
+        for item_id in found.key_named_most:
+            key_named_most.setdefault(item_id, []).append(bucket)
+    short = {entry.item.id for entry in prepared if entry.decoys_missing} | set(key_named_most)
+    dropped = drop_summary(loads, drops, [s.bucket for s in skipped], len(short))
     return {
         "format_version": FORMAT_VERSION,
         "builder_version": builder_version,
@@ -106,7 +115,8 @@ def compose_manifest(
             "decoys": sum(len(entry.decoys) for entry in prepared),
             # (item, non-key option) pairs that no usable pool passage names, in any bucket.
             "decoys_unavailable": sum(len(entry.decoys_unavailable) for entry in prepared),
-            "items_missing_decoys": missing_decoys,
+            "items_missing_decoys": sum(bool(entry.decoys_missing) for entry in prepared),
+            "items_key_named_most": len(key_named_most),
         },
         "drop_kinds": dropped["drop_kinds"],
         "drops": dropped["drops"],
@@ -121,7 +131,7 @@ def compose_manifest(
         "bucket_stats": {
             bucket: {
                 **_bucket_stats(rows),
-                **bucket_figures(rows, lambda record: facts[record.id]).as_dict(),
+                **figures[bucket].as_dict(),
                 "items_missing_decoys": sum(bucket in entry.decoys_missing for entry in prepared),
             }
             for bucket, rows in records.items()
@@ -144,6 +154,8 @@ def compose_manifest(
                 "decoys": entry.decoys,
                 "decoys_unavailable": entry.decoys_unavailable,
                 "decoys_missing": entry.decoys_missing,
+                # Buckets whose book names the key more often than every other option.
+                "key_named_most": key_named_most.get(entry.item.id, []),
                 "meta": entry.item.meta,
             }
             for entry in prepared

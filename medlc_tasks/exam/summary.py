@@ -43,7 +43,7 @@ def top_reasons(drops: Iterable[Mapping[str, Any]], limit: int = TOP_REASONS) ->
 
 
 def advice(
-    drop_kinds: Mapping[str, int], skipped_buckets: Iterable[str], items_missing_decoys: int
+    drop_kinds: Mapping[str, int], skipped_buckets: Iterable[str], items_short_of_decoys: int
 ) -> list[str]:
     """What to pass or change to get more items, buckets or decoys, one line each."""
     lines = [
@@ -53,10 +53,10 @@ def advice(
     skipped = list(skipped_buckets)
     if skipped:
         lines.append(f"skipped bucket(s) {', '.join(skipped)}: pass --reference FILE with more text")
-    if items_missing_decoys:
+    if items_short_of_decoys:
         lines.append(
-            f"{items_missing_decoys} item(s) lack a decoy for some option: pass --reference FILE with "
-            "passages naming those options (manifest.json lists them per item under decoys_missing), "
-            "or list the options' other names in meta.option_aliases"
+            f"{items_short_of_decoys} item(s) lack a decoy for some option, or name the key most: pass "
+            "--reference FILE with passages naming those options (manifest.json lists them per item "
+            "under decoys_missing and key_named_most), or list the options' other names in meta.option_aliases"
         )
     return lines
