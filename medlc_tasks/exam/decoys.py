@@ -100,7 +100,10 @@ def plan_decoys(
     chosen: list[Decoy] = []
     used: list[_Piece] = []
     covered: set[str] = set()
-    counts = dict.fromkeys(letters, 0)
+    # Option-text counts so far: the gold's own mentions of other options count too.
+    counts = dict(
+        zip(letters, option_counts(item.evidence, [item.options[letter] for letter in letters]), strict=True)
+    )
 
     def take(letter: str, by_text_only: bool) -> bool:
         best = _best_piece(pieces, letter, used, share, by_text_only)
