@@ -12,7 +12,7 @@ import pytest
 
 from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.book import BookError
-from medlc_tasks.exam.build import BuildOptions, build_exam
+from medlc_tasks.exam.build import BuildOptions, EmptyExamError, build_exam
 from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, MANIFEST_FILE
 from medlc_tasks.exam.store import (
@@ -221,6 +221,18 @@ def test_every_bad_row_is_listed_with_its_reason_when_not_strict(tmp_path):
     assert all(d["reason"] for d in manifest["drops"])
 
 
+def test_a_build_that_keeps_no_item_fails_with_the_drop_summary_and_writes_nothing(tmp_path):
+    out = tmp_path / "exam"
+    summary = (
+        r"no item kept: 4 read, 4 dropped \(no_evidence: 4\)\. Most common: no_evidence x4: no explanation"
+    )
+    with pytest.raises(EmptyExamError, match=summary) as raised:
+        build_exam([MEDQA], out, BUCKETS, 7, [], BuildOptions(strict=False))
+    assert "pass --reference FILE holding the keyed option texts" in str(raised.value)
+    assert [d["kind"] for d in raised.value.summary["drops"]] == ["no_evidence"] * 4
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_duplicate_id_across_files_is_an_error_naming_both(tmp_path):
     again = tmp_path / "again.jsonl"
     again.write_text(ITEMS.read_text(encoding="utf-8").splitlines()[1] + "\n", encoding="utf-8")
@@ -232,7 +244,7 @@ def test_duplicate_id_across_files_is_an_error_naming_both(tmp_path):
 
 def test_bucket_the_pool_cannot_fill_is_an_error_and_leaves_no_exam(tmp_path):
     out = tmp_path / "exam"
-    with pytest.raises(BookError, match="add --reference files or drop the bucket"):
+    with pytest.raises(BookError, match="bucket huge needs 47500: add --reference FILE with more text"):
         build_exam([ITEMS], out, {"huge": 50_000}, 7, [REFERENCE])
     assert list(tmp_path.iterdir()) == []
 

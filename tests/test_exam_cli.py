@@ -64,6 +64,18 @@ def test_no_strict_build_lists_the_dropped_row(tmp_path, capsys):
     assert "dropped rows" in out and "empty_question" in out
 
 
+def test_a_build_that_keeps_nothing_exits_2_listing_the_drops(tmp_path, capsys):
+    out = tmp_path / "exam"
+    assert (
+        main(["build-exam", str(FIXTURES / "exam_medqa.jsonl"), "--out", str(out), "--buckets", "s=300"]) == 2
+    )
+    printed = capsys.readouterr().out
+    assert "dropped rows (no_evidence: 4)" in printed
+    assert "no item kept: 4 read, 4 dropped" in printed.replace("\n", " ")
+    assert "exam written" not in printed
+    assert not out.exists()
+
+
 def test_validate_exam_exits_1_and_lists_problems(tmp_path, capsys):
     out = tmp_path / "exam"
     build(str(FIXTURES / "exam_cmexam.csv"), "--out", str(out))

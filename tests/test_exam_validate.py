@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from test_exam_build import BUCKETS, FIXTURES, REFERENCE, build_fixture_exam
 
-from medlc_tasks.exam.build import build_exam
+from medlc.cli import main
+from medlc_tasks.exam.balance import ShortcutLimits
+from medlc_tasks.exam.build import BuildOptions, build_exam
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, BuiltRecord
 from medlc_tasks.exam.store import read_records, record_file
-from medlc_tasks.exam.validate import validate_exam
+from medlc_tasks.exam.validate import SHORTCUT_CHECKS, shortcut_report, validate_exam
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +138,33 @@ def test_skipped_checks_are_not_reported(tmp_path):
     out = tmp_path / "cmexam"
     build_exam([FIXTURES / "exam_cmexam.csv"], out, BUCKETS, 7, [REFERENCE])
     assert validate_exam(out, skip=("evidence_supports_key",)) == []
+
+
+def test_shortcut_prone_exam_fails_where_its_manifest_enforces_the_limits(tmp_path):
+    # The fixture's books mostly name the key alone: its pool holds few decoys.
+    out = tmp_path / "enforced"
+    options = BuildOptions(shortcut_limits=ShortcutLimits(enforce=True))
+    build_exam([FIXTURES / "exam_items.jsonl"], out, BUCKETS, 7, [REFERENCE], options)
+    problems = {(p.bucket, p.check) for p in validate_exam(out)}
+    assert {(bucket, check) for bucket in BUCKETS for check in SHORTCUT_CHECKS} <= problems
+
+
+def test_shortcut_prone_user_exam_passes_with_a_warning_giving_figures_and_fix(clean, capsys):
+    assert not any(p.check in SHORTCUT_CHECKS for p in validate_exam(clean))
+    assert main(["validate-exam", str(clean)]) == 0
+    printed = capsys.readouterr().out.replace("\n", " ")
+    accuracy = shortcut_report(clean).figures["s"].count_accuracy
+    assert (
+        f"warning: s: count_shortcut: the count rule (pick the most-named option) scores {accuracy:.3f}"
+        in printed
+    )
+    assert "fix: rebuild with --reference FILE holding passages that name the non-key options" in printed
+
+
+def test_validate_exam_reports_the_shortcut_figures_of_every_bucket(clean, capsys):
+    report = shortcut_report(clean)
+    assert list(report.figures) == list(BUCKETS)
+    assert not report.limits.enforce
+    main(["validate-exam", str(clean)])
+    printed = capsys.readouterr().out
+    assert "count rule" in printed and "key only named" in printed and "decoy coverage" in printed

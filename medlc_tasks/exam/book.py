@@ -1,17 +1,21 @@
-"""Books: the gold passage among ranked distractors, at a character budget and a gold depth.
+"""Books: the gold passage among decoys and ranked distractors, at a character budget and depth.
 
 For each item the pool is ranked once (hard negatives first: same department, then
 character-bigram overlap with the question and options) and filtered once (no near-copy of
-the gold, nothing that backs another option). Every bucket takes a prefix of that ranked
-list, so a 4k book holds the 2k book's distractors plus more: longer books only add reading.
+the gold, nothing that backs another option, no sibling's passage, nothing that tips the
+option counts toward the key). Every bucket takes the item's decoys (decoys.py) and a prefix
+of that ranked list, so a 4k book holds the 2k book's passages plus more: longer books only
+add reading.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 from medlc_core.errors import UserError
+from medlc_tasks.exam.balance import NamingBalance
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, ExamItem
 from medlc_tasks.exam.support import ItemFacts, SupportRules, distractor_conflict, is_near_duplicate
 from medlc_tasks.exam.textnorm import char_ngrams, coverage, match_key, sentence_spans
@@ -109,6 +113,19 @@ class Candidates:
     eligible_chars: int
     near_duplicates: int = 0
     conflicting: int = 0
+    siblings: int = 0  # passages of sibling items, never used
+    unbalancing: int = 0  # passages that would name the key more often than another option
+    option_counts: list[list[int]] = field(default_factory=list)  # per passage in `order`
+
+
+def sample_indices(pool: PassagePool, rng: random.Random, max_ranked: int) -> list[int]:
+    """The pool indices an item's ranking and decoy search look at: all, or a sample of max_ranked.
+
+    Pools beyond max_ranked passages (a whole CMExam) are sampled, so the work per item stays
+    bounded and building stays linear in the number of items.
+    """
+    indices = list(range(len(pool)))
+    return rng.sample(indices, max_ranked) if len(indices) > max_ranked else indices
 
 
 def rank_candidates(
@@ -117,43 +134,53 @@ def rank_candidates(
     rules: SupportRules,
     rng: random.Random,
     chars_needed: int,
-    max_ranked: int = 4000,
+    indices: Sequence[int],
+    balance: NamingBalance,
+    excluded_sources: Collection[str] = (),
+    taken: Collection[int] = (),
 ) -> Candidates:
-    """Rank the pool for one item and keep eligible passages until twice chars_needed is covered.
+    """Rank pool passages for one item and keep eligible ones until twice chars_needed is covered.
 
     The second half is headroom: when the best passages overshoot a budget, the filler that
     closes the gap is cut from a later one, so there must be later ones to choose from.
-
-    Pools beyond max_ranked passages (a whole CMExam) are sampled first, so ranking stays
-    linear in the number of items.
+    `balance` starts from the gold and decoys and refuses passages that would tip the option
+    counts toward the key; `excluded_sources` are siblings' passages; `taken` are pool
+    indices already in the book (the decoys' passages).
     """
     facts = ItemFacts.of_item(item)
     gold_trigrams = char_ngrams(item.evidence, 3)
     probe = char_ngrams(item.question + "".join(item.options.values()), 2)
-    indices = list(range(len(pool)))
-    if len(indices) > max_ranked:
-        indices = rng.sample(indices, max_ranked)
+    result = Candidates(order=[], eligible_chars=0)
     scored = []
     for index in indices:
         passage = pool.passages[index]
-        if passage.source == item.id:
+        if passage.source == item.id or index in taken:
+            continue
+        if passage.source in excluded_sources:
+            result.siblings += 1
             continue
         same_department = bool(item.department) and passage.department == item.department
         score = 0.5 * same_department + coverage(probe, pool.bigrams[index])
         scored.append((-score, rng.random(), index))
     scored.sort()
-    result = Candidates(order=[], eligible_chars=0)
     for _, _, index in scored:
         if result.eligible_chars >= 2 * chars_needed:
             break
+        text = pool.passages[index].text
         if is_near_duplicate(gold_trigrams, pool.trigrams[index], rules):
             result.near_duplicates += 1
             continue
-        if distractor_conflict(pool.passages[index].text, facts, rules, pool.keys[index]) is not None:
+        if distractor_conflict(text, facts, rules, pool.keys[index]) is not None:
             result.conflicting += 1
             continue
+        added = balance.counts_of(text, pool.keys[index])
+        if not balance.allows(added):
+            result.unbalancing += 1
+            continue
+        balance.add(added)
+        result.option_counts.append(added)
         result.order.append(index)
-        result.eligible_chars += len(pool.passages[index].text) + SEP
+        result.eligible_chars += len(text) + SEP
     return result
 
 
@@ -161,19 +188,30 @@ def assemble_book(
     item: ExamItem,
     pool: PassagePool,
     candidates: Candidates,
+    decoys: Sequence[Passage],
     target_chars: int,
     depth: float,
     tolerance: float,
     rng: random.Random,
 ) -> Book:
-    """Fill to target_chars (+-tolerance) with the best candidates, then place the gold at depth.
+    """Fill to target_chars (+-tolerance): decoys first, then the best candidates; gold at depth.
 
-    Whole passages are taken in rank order while they fit under the target; one more piece
-    (a later passage, whole or cut at a sentence end) then closes the gap to the target.
+    Decoys are taken in order while they fit the upper bound (so a longer book holds every
+    decoy a shorter one does); whole ranked passages follow while they fit under the target;
+    one more piece (a later passage, whole or cut at a sentence end) then closes the gap.
+    Decoys are spread over the book (`_spread`); the gold is placed last, at its depth.
     """
     low, high = target_chars * (1 - tolerance), target_chars * (1 + tolerance)
     gold = item.evidence
     total = len(gold)
+    placed: list[tuple[str, str]] = []
+    for decoy in decoys:
+        if total + SEP + len(decoy.text) > high:
+            break
+        placed.append((decoy.text, decoy.source))
+        total += SEP + len(decoy.text)
+    answer_index = -1 if item.is_multi_answer else list(item.options).index(item.answer)
+    balance = NamingBalance(list(item.options.values()), answer_index, [gold, *(t for t, _ in placed)])
     chosen: list[tuple[str, str]] = []
     position = 0
     order = candidates.order
@@ -182,12 +220,19 @@ def assemble_book(
         if total + SEP + len(passage.text) > target_chars:
             break
         chosen.append((passage.text, passage.source))
+        balance.add(candidates.option_counts[position])
         total += SEP + len(passage.text)
         position += 1
     # Closing the gap is worth a piece only when it lands nearer the target than we are now.
     gap = target_chars - total if total >= low else float("inf")
     filler = _filler(
-        pool, order[position:], low - total - SEP, high - total - SEP, target_chars - total - SEP, gap
+        pool,
+        order[position:],
+        low - total - SEP,
+        high - total - SEP,
+        target_chars - total - SEP,
+        gap,
+        balance,
     )
     if filler is not None:
         chosen.append(filler)
@@ -197,11 +242,29 @@ def assemble_book(
             f"item {item.id!r}: cannot fill a {target_chars}-character book within "
             f"+-{tolerance:.0%} from {len(order)} eligible passages; add reference files or drop the bucket"
         )
-    rng.shuffle(chosen)
-    gold_index = _gold_index([len(text) for text, _ in chosen], len(gold), total, depth)
-    chosen.insert(gold_index, (gold, item.id))
-    offset = sum(len(text) + SEP for text, _ in chosen[:gold_index])
-    return Book([t for t, _ in chosen], [s for _, s in chosen], gold_index, offset)
+    ordered = _spread(placed, chosen, rng)
+    gold_index = _gold_index([len(text) for text, _ in ordered], len(gold), total, depth)
+    ordered.insert(gold_index, (gold, item.id))
+    offset = sum(len(text) + SEP for text, _ in ordered[:gold_index])
+    return Book([t for t, _ in ordered], [s for _, s in ordered], gold_index, offset)
+
+
+def _spread(
+    decoys: list[tuple[str, str]], others: list[tuple[str, str]], rng: random.Random
+) -> list[tuple[str, str]]:
+    """Decoys at stratified random slots (one per equal block of the book), others around them.
+
+    With d decoys among m passages, slot block j is [j*m//d, (j+1)*m//d) and decoy j takes a
+    seeded slot inside it, so decoys are spread over the book without a fixed pattern.
+    """
+    decoys, others = list(decoys), list(others)
+    rng.shuffle(decoys)
+    rng.shuffle(others)
+    slots = len(decoys) + len(others)
+    count = len(decoys)
+    at = {rng.randrange(j * slots // count, (j + 1) * slots // count): j for j in range(count)}
+    rest = iter(others)
+    return [decoys[at[slot]] if slot in at else next(rest) for slot in range(slots)]
 
 
 def _filler(
@@ -211,13 +274,14 @@ def _filler(
     need_high: float,
     aim: float,
     current_gap: float,
+    balance: NamingBalance,
     max_tries: int = 64,
 ) -> tuple[str, str] | None:
     """The passage, whole or cut after a sentence, that brings the book nearest its target.
 
     Only lengths inside [need_low, need_high] that miss `aim` by less than `current_gap`
-    count, and a piece has at least one whole sentence. The search stops at the first piece
-    within a few characters of `aim`.
+    count, a piece has at least one whole sentence, and it must keep the naming balance.
+    The search stops at the first piece within a few characters of `aim`.
     """
     best: tuple[str, str] | None = None
     best_miss = current_gap
@@ -226,7 +290,11 @@ def _filler(
         for _, end in sentence_spans(passage.text):
             if end > need_high:
                 break
-            if end >= need_low and abs(end - aim) < best_miss:
+            if (
+                end >= need_low
+                and abs(end - aim) < best_miss
+                and balance.allows(balance.counts_of(passage.text[:end]))
+            ):
                 best, best_miss = (passage.text[:end], passage.source), abs(end - aim)
         if best_miss <= 5:
             break

@@ -17,27 +17,52 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc_core.provenance import sha256_file
+
+from medlc_core.errors import UserError
+from medlc_tasks.exam.balance import NamingBalance, ShortcutLimits, unnamed_options
 from medlc_tasks.exam.book import (
+    SEP,
     Book,
     BookError,
     Candidates,
     Passage,
     PassagePool,
     assemble_book,
-    chunk_reference,
     rank_candidates,
+    sample_indices,
 )
-from medlc_tasks.exam.leaks import scrub_leaks
-from medlc_tasks.exam.loaders import Drop, LoadResult, load_items
-from medlc_tasks.exam.manifest import compose_manifest, write_exam_files
-from medlc_tasks.exam.schema import DEFAULT_BUCKETS, DEPTHS, BuiltRecord, ExamItem
+from medlc_tasks.exam.decoys import plan_decoys
+from medlc_tasks.exam.loaders import Drop, load_items
+from medlc_tasks.exam.manifest import compose_manifest, drop_summary, write_exam_files
+from medlc_tasks.exam.plan import Shortfall, needed_chars, plan_auto, smallest_bucket
+from medlc_tasks.exam.schema import DEFAULT_BUCKETS, DEPTHS, BuiltRecord, ExamItem, PreparedItem
+from medlc_tasks.exam.shortcuts import item_rng
+from medlc_tasks.exam.siblings import find_siblings
+from medlc_tasks.exam.sources import item_drop, merge_loads, prepare_evidence, read_references
 from medlc_tasks.exam.store import CLOSED_BUCKET, write_exam_atomically
-from medlc_tasks.exam.support import ItemFacts, SupportRules, mentions_item, missing_key_options
-from medlc_tasks.exam.textnorm import SourceError, coverage, normalize, read_text
+from medlc_tasks.exam.support import ItemFacts, SupportRules
+from medlc_tasks.exam.textnorm import SourceError
 
-BUILDER_VERSION = "1.0.0"
+BUILDER_VERSION = "2.0.0"
+AUTO_BUCKETS = "auto"
 Progress = Callable[[str, int, int], None]
+
+
+class EmptyExamError(UserError, ValueError):
+    """A build that kept no item: nothing is written, and `summary` says what was dropped and why."""
+
+    def __init__(self, summary: dict[str, Any]):
+        self.summary = summary
+        counts = summary["counts"]
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in summary["drop_kinds"].items()) or "none"
+        reasons = "; ".join(f"{r['kind']} x{r['count']}: {r['reason']}" for r in summary["drop_reasons_top"])
+        fixes = "; ".join(summary["advice"])
+        empty = ": the sources hold no items" if counts["items_read"] == 0 else ""
+        super().__init__(
+            f"no item kept: {counts['items_read']} read, {counts['items_dropped']} dropped ({kinds}){empty}"
+            + (f". Most common: {reasons}" if reasons else "")
+            + (f". To keep more: {fixes}" if fixes else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -66,19 +91,19 @@ class BuildOptions:
     # option and speaks about the item (an anchor, or this share of the question's bigrams).
     reference_evidence_overlap: float = 0.2
     max_ranked: int = 4000
+    sibling_stem_chars: int = 20  # a shared question prefix this long, ending a sentence, is a case stem
+    decoy_min_chars: int = 20  # a decoy cut to the sentences naming its option has at least this many
     rules: SupportRules = field(default_factory=SupportRules)
+    shortcut_limits: ShortcutLimits = field(default_factory=ShortcutLimits)
 
 
 @dataclass
-class PreparedItem:
-    """An item whose evidence is final, with what happened to it on the way."""
+class _Material:
+    """What one item's books are made of, chosen once for every bucket."""
 
-    item: ExamItem
-    leaks: list[str]
-    evidence_from: str  # "explanation" or the reference passage ("ref:<file>#<n>")
-    # Passages refused as this item's distractors while ranking (filled in by ranking).
-    refused_conflicting: int = 0
-    refused_near_duplicates: int = 0
+    candidates: Candidates
+    decoys: list[Passage]
+    capacity: int  # characters the gold, decoys and distractors can reach together
 
 
 def as_spec(source: SourceSpec | str | Path) -> SourceSpec:
@@ -88,7 +113,7 @@ def as_spec(source: SourceSpec | str | Path) -> SourceSpec:
 def build_exam(
     sources: Sequence[SourceSpec | str | Path],
     out_dir: str | Path,
-    buckets: dict[str, int] = DEFAULT_BUCKETS,
+    buckets: dict[str, int] | None = None,
     seed: int = 1234,
     reference_files: Iterable[str | Path] = (),
     options: BuildOptions | None = None,
@@ -97,33 +122,51 @@ def build_exam(
 ) -> dict[str, Any]:
     """Build a complete exam into out_dir (atomically) and return its manifest.
 
-    An existing exam at out_dir is replaced; with replace=False it is kept instead (the
-    cache case, where another process may have finished the same build first).
+    `buckets=None` plans the standard buckets from the pool (plan.py): every one the pool
+    can fill for all kept items is built and the rest are recorded as skipped. An explicit
+    dict is a requirement. An existing exam at out_dir is replaced; with replace=False it is
+    kept instead (the cache case, where another process may have finished the same build first).
     """
     options = options or BuildOptions()
     specs = [as_spec(source) for source in sources]
     if not specs:
         raise SourceError("build-exam", "inputs", "no exam source files given")
-    if not buckets:
+    if buckets is not None and not buckets:
         raise SourceError("build-exam", "--buckets", "no buckets given")
+    wanted = dict(DEFAULT_BUCKETS if buckets is None else buckets)
     notify = progress or (lambda stage, done, total: None)
-    max_evidence = options.max_evidence_chars or min(buckets.values()) // 2
+    max_evidence = options.max_evidence_chars or min(wanted.values()) // 2
 
     loads = [
         load_items(s.path, s.format, s.mapping, s.encoding, options.strict, options.drop_multi_answer)
         for s in specs
     ]
-    items, drops = _merge(loads, options.strict)
-    references, reference_info = _read_references(reference_files, options)
-    prepared = _prepare_evidence(items, PassagePool(references), options, max_evidence, drops)
+    items, drops = merge_loads(loads, options.strict)
+    references, reference_info = read_references(
+        reference_files,
+        options.reference_encoding,
+        options.strict,
+        options.reference_min_chars,
+        options.reference_max_chars,
+    )
+    evidence_rules = dataclasses.replace(options.rules, question_overlap=options.reference_evidence_overlap)
+    prepared = prepare_evidence(
+        items, PassagePool(references), evidence_rules, options.min_evidence_chars, max_evidence, drops
+    )
     pool = PassagePool(
         [Passage(p.item.evidence, p.item.id, p.item.department) for p in prepared] + references
     )
+    siblings = find_siblings([entry.item for entry in prepared], options.sibling_stem_chars)
+    materials = _gather(prepared, pool, wanted, seed, options, siblings, notify)
+    kept, built, skipped = _plan(prepared, materials, wanted, buckets is None, options, drops)
+    if not kept:
+        raise EmptyExamError(drop_summary(loads, drops, [s.bucket for s in skipped]))
+    records = _assemble_books(kept, materials, pool, built, seed, options, notify)
 
-    kept, candidates = _rank_distractors(prepared, pool, buckets, seed, options, drops, notify)
-    records = _assemble_books(kept, candidates, pool, buckets, seed, options, notify)
-
-    config = {**asdict(options), "buckets": dict(buckets), "seed": seed, "max_evidence_chars": max_evidence}
+    config = {
+        **asdict(options), "buckets": built, "buckets_requested": AUTO_BUCKETS if buckets is None else wanted,
+        "seed": seed, "max_evidence_chars": max_evidence,
+    }  # fmt: skip
     manifest = compose_manifest(
         builder_version=BUILDER_VERSION,
         config=config,
@@ -133,198 +176,139 @@ def build_exam(
         drops=drops,
         records=records,
         pool_repeats_removed=pool.repeats_removed,
+        skipped=skipped,
     )
     write_exam_atomically(out_dir, lambda staging: write_exam_files(staging, records, manifest), replace)
     return manifest
 
 
-def _rank_distractors(
+def _gather(
     prepared: list[PreparedItem],
     pool: PassagePool,
     buckets: dict[str, int],
     seed: int,
     options: BuildOptions,
-    drops: list[Drop],
+    siblings: dict[str, list[str]],
     notify: Progress,
-) -> tuple[list[PreparedItem], dict[str, Candidates]]:
-    """Rank the pool once per item; an item the pool cannot fill to the largest bucket goes."""
-    largest = max(buckets.values())
+) -> dict[str, _Material]:
+    """Per item, once: its decoys, then its ranked distractors (balanced against the key)."""
     # Enough for the largest book, plus one reference passage of slack for the last filler.
-    needed = int(largest * (1 + options.length_tolerance)) + options.reference_max_chars
-    kept, candidates = [], {}
+    needed = int(max(buckets.values()) * (1 + options.length_tolerance)) + options.reference_max_chars
+    smallest = min(buckets.values())
+    materials = {}
     for done, entry in enumerate(prepared, start=1):
         item = entry.item
-        # A string seed goes through SHA-512, so it is the same on every run and platform.
-        rng = random.Random(f"{seed}:rank:{item.id}")
-        ranked = rank_candidates(item, pool, options.rules, rng, needed, options.max_ranked)
-        notify("ranking distractors", done, len(prepared))
-        if len(item.evidence) + ranked.eligible_chars < largest * (1 - options.length_tolerance):
-            message = (
-                f"the pool offers only {ranked.eligible_chars} characters of usable distractors "
-                f"({ranked.conflicting} back another option, {ranked.near_duplicates} copy the gold); "
-                f"the {largest}-character bucket needs more: add --reference files or drop the bucket"
-            )
-            _reject(drops, item, "book_unfillable", message, options.strict)
-            continue
-        candidates[item.id] = ranked
+        rng = item_rng(seed, "rank", item.id)
+        indices = sample_indices(pool, rng, options.max_ranked)
+        entry.siblings = siblings.get(item.id, [])
+        room = smallest - len(item.evidence)
+        decoy_rng = item_rng(seed, "decoys", item.id)
+        plan = plan_decoys(
+            item, pool, indices, options.rules, entry.siblings, room, decoy_rng, options.decoy_min_chars
+        )
+        answer_index = -1 if item.is_multi_answer else list(item.options).index(item.answer)
+        texts = [item.evidence, *(decoy.text for decoy in plan.decoys)]
+        balance = NamingBalance(list(item.options.values()), answer_index, texts)
+        taken = {decoy.pool_index for decoy in plan.decoys}
+        ranked = rank_candidates(
+            item, pool, options.rules, rng, needed, indices, balance, entry.siblings, taken
+        )
         entry.refused_conflicting, entry.refused_near_duplicates = ranked.conflicting, ranked.near_duplicates
-        kept.append(entry)
-    return kept, candidates
+        entry.refused_unbalancing, entry.sibling_passages_excluded = ranked.unbalancing, ranked.siblings
+        entry.decoys = [
+            {"letters": list(d.letters), "source": d.source, "chars": len(d.text)} for d in plan.decoys
+        ]
+        entry.decoys_unavailable = plan.unavailable
+        capacity = sum(len(text) + SEP for text in texts) - SEP + ranked.eligible_chars
+        materials[item.id] = _Material(ranked, [Passage(d.text, d.source) for d in plan.decoys], capacity)
+        notify("choosing decoys and distractors", done, len(prepared))
+    return materials
+
+
+def _plan(
+    prepared: list[PreparedItem],
+    materials: dict[str, _Material],
+    buckets: dict[str, int],
+    auto: bool,
+    options: BuildOptions,
+    drops: list[Drop],
+) -> tuple[list[PreparedItem], dict[str, int], list[Shortfall]]:
+    """The items kept, the buckets built and those skipped (see plan.py for the rule)."""
+    tolerance = options.length_tolerance
+    required = {smallest_bucket(buckets): buckets[smallest_bucket(buckets)]} if auto else buckets
+    kept = []
+    for entry in prepared:
+        material = materials[entry.item.id]
+        short = [b for b, t in required.items() if material.capacity < needed_chars(t, tolerance)]
+        if not short:
+            kept.append(entry)
+            continue
+        bucket = max(short, key=required.__getitem__)
+        ranked = material.candidates
+        message = (
+            f"its books can reach only {material.capacity} characters (the gold, {len(material.decoys)} decoys "
+            f"and {ranked.eligible_chars} of usable distractors; {ranked.conflicting} passages back another "
+            f"option, {ranked.near_duplicates} copy the gold, {ranked.siblings} are siblings'); bucket "
+            f"{bucket} needs {needed_chars(required[bucket], tolerance)}: add --reference FILE with more text"
+            + ("" if auto else ", or drop the bucket")
+        )
+        _reject(drops, entry.item, "book_unfillable", message, options.strict)
+    if not auto or not kept:
+        return kept, dict(buckets), []
+    capacity = {entry.item.id: materials[entry.item.id].capacity for entry in kept}
+    built, skipped = plan_auto(buckets, tolerance, capacity)
+    return kept, built, skipped
 
 
 def _assemble_books(
     kept: list[PreparedItem],
-    candidates: dict[str, Candidates],
+    materials: dict[str, _Material],
     pool: PassagePool,
     buckets: dict[str, int],
     seed: int,
     options: BuildOptions,
     notify: Progress,
 ) -> dict[str, list[BuiltRecord]]:
-    """The closed-book records, then one record per item for each bucket, in item order."""
+    """The closed-book records, then one record per item for each bucket, in item order.
+
+    Each item's `decoys_missing` is filled in from the books as built: the non-key options
+    no passage but the gold names.
+    """
     depth_slots = _depth_slots([entry.item for entry in kept], seed)
+    facts = {entry.item.id: ItemFacts.of_item(entry.item) for entry in kept}
     records = {CLOSED_BUCKET: [_record(entry.item, CLOSED_BUCKET, 0, -1.0, None) for entry in kept]}
     for bucket_number, (bucket, target) in enumerate(buckets.items()):
         rows = []
         for entry in kept:
-            item = entry.item
+            item, material = entry.item, materials[entry.item.id]
             depth = DEPTHS[(depth_slots[item.id] + bucket_number) % len(DEPTHS)]
-            rng = random.Random(f"{seed}:book:{bucket}:{item.id}")
+            rng = item_rng(seed, "book", bucket, item.id)
             try:
                 book = assemble_book(
-                    item, pool, candidates[item.id], target, depth, options.length_tolerance, rng
+                    item,
+                    pool,
+                    material.candidates,
+                    material.decoys,
+                    target,
+                    depth,
+                    options.length_tolerance,
+                    rng,
                 )
             except BookError as err:
                 raise BookError(f"bucket {bucket}: {err}") from None
+            missing = unnamed_options(book.passages, book.gold_index, facts[item.id])
+            if missing:
+                entry.decoys_missing[bucket] = missing
             rows.append(_record(item, bucket, target, depth, book))
         records[bucket] = rows
         notify(f"assembling {bucket} books", bucket_number + 1, len(buckets))
     return records
 
 
-def _merge(loads: list[LoadResult], strict: bool) -> tuple[list[ExamItem], list[Drop]]:
-    """All loaded items in source order; an id seen in an earlier file is a duplicate."""
-    items: list[ExamItem] = []
-    drops: list[Drop] = [drop for load in loads for drop in load.drops]
-    first: dict[str, ExamItem] = {}
-    for load in loads:
-        for item in load.items:
-            if item.id in first:
-                earlier = first[item.id]
-                message = f"duplicate id {item.id!r} (first in {earlier.source} row {earlier.source_row})"
-                if strict:
-                    raise SourceError(item.source, f"row {item.source_row}", message)
-                drops.append(
-                    Drop(
-                        item.source,
-                        item.source_row,
-                        item.id,
-                        "duplicate_id",
-                        f"row {item.source_row}: {message}",
-                    )
-                )
-                continue
-            first[item.id] = item
-            items.append(item)
-    return items, drops
-
-
-def _read_references(
-    files: Iterable[str | Path], options: BuildOptions
-) -> tuple[list[Passage], list[dict[str, Any]]]:
-    """Reference files as scrubbed passages, plus what the manifest says about each file."""
-    passages: list[Passage] = []
-    info = []
-    for path in map(Path, files):
-        if not path.is_file():
-            raise SourceError(str(path), "file", "no such reference file")
-        decoded = read_text(path, options.reference_encoding, options.strict)
-        chunks = chunk_reference(
-            normalize(decoded.text), path.name, options.reference_min_chars, options.reference_max_chars
-        )
-        undecodable = emptied = leaks = 0
-        for chunk in chunks:
-            if "\ufffd" in chunk.text:
-                undecodable += 1
-                continue
-            scrubbed = scrub_leaks(chunk.text)
-            leaks += scrubbed.count
-            if scrubbed.text:
-                passages.append(dataclasses.replace(chunk, text=scrubbed.text))
-            else:
-                emptied += 1
-        info.append({
-            "name": path.name, "sha256": sha256_file(path), "encoding": decoded.encoding,
-            "undecodable_bytes": decoded.undecodable_bytes, "passages": len(chunks) - undecodable - emptied,
-            "passages_dropped_undecodable": undecodable, "passages_dropped_all_leak": emptied,
-            "leaks_scrubbed": leaks,
-        })  # fmt: skip
-    return passages, info
-
-
-def _prepare_evidence(
-    items: list[ExamItem],
-    references: PassagePool,
-    options: BuildOptions,
-    max_evidence: int,
-    drops: list[Drop],
-) -> list[PreparedItem]:
-    """Scrub each item's evidence, or find it in a reference; drop (counted) what cannot work."""
-    prepared = []
-    for item in items:
-        evidence_from = "explanation"
-        scrubbed = scrub_leaks(item.evidence)
-        evidence = scrubbed.text
-        if not item.evidence:
-            found = _reference_evidence(item, references, options)
-            if found is None:
-                drops.append(
-                    _drop(
-                        item,
-                        "no_evidence",
-                        "no explanation, and no reference passage holds the keyed option(s)",
-                    )
-                )
-                continue
-            evidence, evidence_from = found.text, found.source
-        if len(evidence) < options.min_evidence_chars:
-            needed = options.min_evidence_chars
-            reason = f"evidence is {len(evidence)} characters after scrubbing answer leaks; needs {needed}"
-            drops.append(_drop(item, "evidence_too_short", reason))
-            continue
-        if len(evidence) > max_evidence:
-            reason = f"evidence is {len(evidence)} characters; the limit is {max_evidence}"
-            drops.append(_drop(item, "evidence_too_long", reason))
-            continue
-        prepared.append(
-            PreparedItem(dataclasses.replace(item, evidence=evidence), scrubbed.leaks, evidence_from)
-        )
-    return prepared
-
-
-def _reference_evidence(item: ExamItem, references: PassagePool, options: BuildOptions) -> Passage | None:
-    """The reference passage holding every keyed option text that best matches the question."""
-    facts = ItemFacts.of_item(item)
-    rules = dataclasses.replace(options.rules, question_overlap=options.reference_evidence_overlap)
-    best, best_score = None, 0.0
-    for passage, key, bigrams in zip(references.passages, references.keys, references.bigrams, strict=True):
-        about_item = mentions_item(passage.text, facts, rules, key, bigrams)
-        if not about_item or missing_key_options(passage.text, facts, key):
-            continue
-        score = coverage(facts.question_grams, bigrams)
-        if best is None or score > best_score:
-            best, best_score = passage, score
-    return best
-
-
-def _drop(item: ExamItem, kind: str, reason: str) -> Drop:
-    return Drop(item.source, item.source_row, item.id, kind, f"row {item.source_row}: {reason}")
-
-
 def _reject(drops: list[Drop], item: ExamItem, kind: str, reason: str, strict: bool) -> None:
     if strict:
         raise BookError(f"{item.source}, row {item.source_row}, item {item.id!r}: {reason}")
-    drops.append(_drop(item, kind, reason))
+    drops.append(item_drop(item, kind, reason))
 
 
 def _depth_slots(items: list[ExamItem], seed: int) -> dict[str, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from medlc_core.paths import cache_root
 from medlc_core.provenance import sha256_file, sha256_text
+from medlc_tasks.exam.balance import ShortcutLimits
 from medlc_tasks.exam.build import BUILDER_VERSION, BuildOptions, build_exam
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, MANIFEST_FILE
 from medlc_tasks.exam.store import ExamDirError
@@ -21,6 +22,11 @@ from medlc_tasks.exam.store import ExamDirError
 BUNDLED_SOURCE_DIR = Path(__file__).resolve().parent.parent / "data" / "bundled"
 BUNDLED_SEED = 1234
 EXAM_DIR_ENV = "MEDLC_EXAM_DIR"
+# The bundled exam is ours, so its books must not be answerable without reading:
+# `validate-exam` fails it, rather than warning, when a bucket breaks these limits.
+BUNDLED_LIMITS = ShortcutLimits(enforce=True)
+# strict: any bad row in our own sources is a bug to fix, not a row to drop.
+BUNDLED_OPTIONS = BuildOptions(strict=True, shortcut_limits=BUNDLED_LIMITS)
 
 
 def bundled_sources(source_dir: Path | None = None) -> tuple[list[Path], list[Path]]:
@@ -48,15 +54,15 @@ def bundled_cache_key(buckets: dict[str, int], seed: int, source_dir: Path | Non
 def bundled_exam_dir(buckets: dict[str, int] | None = None, source_dir: Path | None = None) -> Path:
     """The built bundled exam, building it into the cache first if needed (atomically).
 
-    `source_dir` replaces the packaged sources (tests use it); the cache key covers it.
+    Its buckets are a requirement (the default six unless given): the bundled pool must fill
+    them all. `source_dir` replaces the packaged sources (tests use it); the cache key covers it.
     """
     buckets = dict(buckets or DEFAULT_BUCKETS)
     target = cache_root() / "exams" / f"bundled-{bundled_cache_key(buckets, BUNDLED_SEED, source_dir)}"
     if (target / MANIFEST_FILE).is_file():
         return target
     items, references = bundled_sources(source_dir)
-    # strict: the bundled exam is ours, so any bad row is a bug to fix, not a row to drop.
-    build_exam(items, target, buckets, BUNDLED_SEED, references, BuildOptions(strict=True), replace=False)
+    build_exam(items, target, buckets, BUNDLED_SEED, references, BUNDLED_OPTIONS, replace=False)
     return target
 
 

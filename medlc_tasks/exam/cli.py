@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,22 @@ from rich.progress import Progress
 from rich.table import Table
 
 from medlc_core.errors import print_user_error
+from medlc_tasks.exam.balance import BucketFigures
 from medlc_tasks.exam.book import BookError
-from medlc_tasks.exam.build import BuildOptions, SourceSpec, build_exam
-from medlc_tasks.exam.bundled import BUNDLED_SEED, bundled_exam_dir, bundled_sources, resolve_exam_dir
+from medlc_tasks.exam.build import AUTO_BUCKETS, BuildOptions, EmptyExamError, SourceSpec, build_exam
+from medlc_tasks.exam.bundled import (
+    BUNDLED_LIMITS,
+    BUNDLED_OPTIONS,
+    BUNDLED_SEED,
+    bundled_exam_dir,
+    bundled_sources,
+    resolve_exam_dir,
+)
 from medlc_tasks.exam.loaders import FORMATS, parse_mapping
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, MANIFEST_FILE
 from medlc_tasks.exam.store import ExamDirError, read_manifest
 from medlc_tasks.exam.textnorm import KNOWN_ENCODINGS, SourceError
-from medlc_tasks.exam.validate import CHECKS, validate_exam
+from medlc_tasks.exam.validate import CHECKS, SHORTCUT_FIX, ShortcutReport, shortcut_report, validate_exam
 
 console = Console()
 SHOWN_DROPS = 20  # the summary lists this many; manifest.json lists every drop
@@ -65,8 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument(
         "--buckets",
-        default=",".join(DEFAULT_BUCKETS),
-        help="book lengths: 1k,2k,4k or name=chars (default: %(default)s)",
+        default=AUTO_BUCKETS,
+        help=f"book lengths: 1k,2k,4k or name=chars, all required; or {AUTO_BUCKETS} (the default): "
+        f"{','.join(DEFAULT_BUCKETS)} as far as the pool can fill them, the rest skipped and listed",
     )
     build.add_argument("--seed", type=int, default=BUNDLED_SEED)
     build.add_argument(
@@ -118,8 +128,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run_validate)
 
 
-def parse_buckets(spec: str) -> dict[str, int]:
-    """`1k,2k,32k` or `short=1500,long=6000` -> {name: characters}."""
+def parse_buckets(spec: str) -> dict[str, int] | None:
+    """`1k,2k,32k` or `short=1500,long=6000` -> {name: characters}; `auto` -> None (plan from the pool)."""
+    if spec.strip().lower() == AUTO_BUCKETS:
+        return None
     buckets: dict[str, int] = {}
     for part in filter(None, (piece.strip() for piece in spec.split(","))):
         name, _, value = part.rpartition("=") if "=" in part else (part, "", part)
@@ -146,12 +158,13 @@ def run_build(args: argparse.Namespace) -> int:
         inputs, references = list(args.inputs), list(args.reference)
         if not inputs:
             items, bundled_references = bundled_sources()
+            options = dataclasses.replace(options, shortcut_limits=BUNDLED_LIMITS)
             # The cached bundled exam serves only the default build; anything else is built anew.
             if (
                 args.out is None
                 and args.seed == BUNDLED_SEED
                 and not references
-                and options == BuildOptions()
+                and options == BUNDLED_OPTIONS
             ):
                 out = bundled_exam_dir(buckets)
                 _print_summary(read_manifest(out), out, "the bundled exam (cached)")
@@ -169,6 +182,9 @@ def run_build(args: argparse.Namespace) -> int:
                 progress.update(task, description=stage, completed=done, total=total)
 
             manifest = build_exam(specs, args.out, buckets, args.seed, references, options, report)
+    except EmptyExamError as err:
+        _print_drops(err.summary, None)
+        return print_user_error("build-exam", err)
     except (SourceError, BookError, ExamDirError) as err:
         return print_user_error("build-exam", err)
     _print_summary(manifest, args.out)
@@ -176,6 +192,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _print_summary(manifest: dict[str, Any], out: Path, what: str = "exam written") -> None:
+    """Sources, items, drops and their commonest reasons, books per bucket, skipped buckets, advice."""
     counts = manifest["counts"]
     sources = Table(title="sources", title_justify="left")
     for column in ("file", "format", "encoding", "read", "kept", "dropped", "multi-answer", "options"):
@@ -186,27 +203,14 @@ def _print_summary(manifest: dict[str, Any], out: Path, what: str = "exam writte
         _add_row(sources, source["name"], source["format"], source["encoding"], *map(str, numbers), options)
     console.print(sources)
     read, kept, dropped = counts["items_read"], counts["items_kept"], counts["items_dropped"]
-    console.print(
+    _say(
         f"items: {read} read, {kept} kept, {dropped} dropped; "
         f"{counts['multi_answer']} multi-answer, {counts['counterfactual']} counterfactual, "
         f"{len(counts['departments'])} departments; leaks scrubbed: {manifest['leaks']['scrubbed']} "
-        f"in {manifest['leaks']['items']} items",
-        highlight=False,
-        soft_wrap=True,
+        f"in {manifest['leaks']['items']} items; {counts['items_with_siblings']} items with siblings "
+        f"({counts['sibling_passages_excluded']} sibling passages kept out of their books)"
     )
-    if manifest["drops"]:
-        kinds = ", ".join(f"{kind}: {count}" for kind, count in manifest["drop_kinds"].items())
-        drops = Table(title=escape(f"dropped rows ({kinds})"), title_justify="left")
-        for column in ("file", "id", "kind", "reason"):
-            drops.add_column(column, overflow="fold")
-        for drop in manifest["drops"][:SHOWN_DROPS]:
-            _add_row(drops, drop["source"], drop["id"], drop["kind"], drop["reason"])
-        console.print(drops)
-        if len(manifest["drops"]) > SHOWN_DROPS:
-            rest = len(manifest["drops"]) - SHOWN_DROPS
-            console.print(
-                f"{rest} more dropped rows are listed under 'drops' in {out / MANIFEST_FILE}", soft_wrap=True
-            )
+    _print_drops(manifest, out)
     stats = Table(title="books", title_justify="left")
     for column in ("bucket", "target", "items", "min", "mean", "max", "passages", "depths 0/.25/.5/.75/1"):
         stats.add_column(column)
@@ -216,7 +220,73 @@ def _print_summary(manifest: dict[str, Any], out: Path, what: str = "exam writte
         numbers = ("target_chars", "count", "min_chars", "mean_chars", "max_chars", "mean_passages")
         _add_row(stats, bucket, *(str(row[key]) for key in numbers), depths)
     console.print(stats)
-    console.print(f"{what}: {out}", highlight=False, soft_wrap=True)
+    stats = manifest["bucket_stats"]
+    _print_figures({bucket: BucketFigures.from_dict(stats[bucket]) for bucket in manifest["bucket_order"]})
+    _say(f"buckets built: {', '.join(manifest['bucket_order'])}")
+    for skipped in manifest["buckets_skipped"].values():
+        _say(f"[yellow]skipped[/yellow] {escape(skipped['message'])}", markup=True)
+    _print_missing_decoys(manifest)
+    for line in manifest["advice"]:
+        _say(f"to get more: {line}")
+    _say(f"{what}: {out}")
+
+
+def _print_drops(summary: dict[str, Any], out: Path | None) -> None:
+    """The dropped rows (the first SHOWN_DROPS) and the commonest reasons."""
+    if not summary["drops"]:
+        return
+    kinds = ", ".join(f"{kind}: {count}" for kind, count in summary["drop_kinds"].items())
+    drops = Table(title=escape(f"dropped rows ({kinds})"), title_justify="left")
+    for column in ("file", "id", "kind", "reason"):
+        drops.add_column(column, overflow="fold")
+    for drop in summary["drops"][:SHOWN_DROPS]:
+        _add_row(drops, drop["source"], drop["id"], drop["kind"], drop["reason"])
+    console.print(drops)
+    if len(summary["drops"]) > SHOWN_DROPS:
+        where = f" in {out / MANIFEST_FILE}" if out is not None else ""
+        _say(f"{len(summary['drops']) - SHOWN_DROPS} more dropped rows are listed under 'drops'{where}")
+    for reason in summary["drop_reasons_top"]:
+        _say(f"most common: {reason['kind']} x{reason['count']}: {reason['reason']}")
+
+
+def _print_missing_decoys(manifest: dict[str, Any]) -> None:
+    """Items whose books lack a decoy for some option, or name the key more than any other option."""
+    short = {
+        item_id: info
+        for item_id, info in manifest["items"].items()
+        if info["decoys_missing"] or info["key_named_most"]
+    }
+    if not short:
+        return
+    table = Table(title=f"items short of decoys ({len(short)})", title_justify="left")
+    for column in ("item", "options without a decoy, per bucket", "key named most in"):
+        table.add_column(column, overflow="fold")
+    for item_id, info in list(short.items())[:SHOWN_DROPS]:
+        missing = "; ".join(f"{b}: {''.join(letters)}" for b, letters in info["decoys_missing"].items())
+        _add_row(table, item_id, missing or "-", ", ".join(info["key_named_most"]) or "-")
+    console.print(table)
+    if len(short) > SHOWN_DROPS:
+        _say(
+            f"{len(short) - SHOWN_DROPS} more are listed in manifest.json (items.<id>.decoys_missing, key_named_most)"
+        )
+
+
+def _print_figures(figures: dict[str, BucketFigures]) -> None:
+    """One row per bucket: what the count rule scores, how often only the key is named, decoy coverage."""
+    table = Table(
+        title="answering without reading (count rule: pick the most-named option)", title_justify="left"
+    )
+    for column in ("bucket", "single-answer items", "count rule", "key only named", "decoy coverage"):
+        table.add_column(column, justify="right")
+    for bucket, row in figures.items():
+        cells = (row.single_answer_items, f"{row.count_accuracy:.3f}", f"{row.key_only_share:.1%}")
+        _add_row(table, bucket, *map(str, cells), f"{row.decoy_coverage:.1%}")
+    console.print(table)
+
+
+def _say(text: str, markup: bool = False) -> None:
+    """One line of the summary; text is data unless `markup` says the caller escaped it."""
+    console.print(text, highlight=False, soft_wrap=True, markup=markup)
 
 
 def _add_row(table: Table, *cells: str) -> None:
@@ -227,9 +297,11 @@ def _add_row(table: Table, *cells: str) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     try:
         exam_dir = resolve_exam_dir(args.exam_dir)
-        problems = validate_exam(exam_dir, skip=tuple(args.skip))
+        shortcuts = shortcut_report(exam_dir)
+        problems = validate_exam(exam_dir, skip=tuple(args.skip), shortcuts=shortcuts)
     except (SourceError, BookError, ExamDirError) as err:
         return print_user_error("validate-exam", err)
+    _print_shortcuts(shortcuts)
     if not problems:
         console.print(f"[green]{escape(str(exam_dir))}: no problems[/green]", highlight=False, soft_wrap=True)
         return 0
@@ -250,9 +322,23 @@ def run_validate(args: argparse.Namespace) -> int:
         _add_row(listing, problem.item_id or "-", problem.bucket, problem.check, problem.message)
     console.print(listing)
     if len(shown) < len(problems):
-        console.print(
-            f"{len(problems) - len(shown)} more problems not listed; pass --show 0 to list all",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say(f"{len(problems) - len(shown)} more problems not listed; pass --show 0 to list all")
     return 1
+
+
+def _print_shortcuts(report: ShortcutReport) -> None:
+    """Per bucket: the count rule's accuracy, the only-key share and decoy coverage, with the limits.
+
+    Where the exam does not enforce the limits (a user's exam), a breach is a warning with the fix.
+    """
+    limits = report.limits
+    _print_figures(report.figures)
+    enforced = "enforced" if limits.enforce else "not enforced for this exam: warnings only"
+    _say(
+        f"limits ({enforced}): count rule <= {limits.max_count_accuracy:.2f}, key only named <= "
+        f"{limits.max_key_only_share:.0%}, decoy coverage >= {limits.min_decoy_coverage:.0%}"
+    )
+    if report.breaches and not limits.enforce:
+        for breach in report.breaches:
+            _say(f"warning: {breach.bucket}: {breach.check}: {breach.message}")
+        _say(f"fix: {SHORTCUT_FIX}")

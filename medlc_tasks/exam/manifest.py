@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medlc_core.provenance import sha256_file, versions
+from medlc_tasks.exam.balance import bucket_figures
 from medlc_tasks.exam.loaders import Drop, LoadResult
-from medlc_tasks.exam.schema import DEPTHS, FORMAT_VERSION, MANIFEST_FILE, BuiltRecord
+from medlc_tasks.exam.plan import Shortfall
+from medlc_tasks.exam.schema import DEPTHS, FORMAT_VERSION, MANIFEST_FILE, BuiltRecord, PreparedItem
 from medlc_tasks.exam.store import CLOSED_BUCKET, record_file
+from medlc_tasks.exam.summary import advice, top_reasons
+from medlc_tasks.exam.support import ItemFacts
 
-if TYPE_CHECKING:
-    from medlc_tasks.exam.build import PreparedItem
+
+def drop_summary(
+    loads: list[LoadResult],
+    drops: list[Drop],
+    skipped_buckets: Sequence[str] = (),
+    items_short_of_decoys: int = 0,
+) -> dict[str, Any]:
+    """What was read and dropped, the commonest reasons and what to pass to keep more.
+
+    The manifest holds all of it; a build that keeps nothing reports it in its error.
+    """
+    listed = [
+        {"source": d.source, "row": d.row, "id": d.item_id, "kind": d.kind, "reason": d.reason} for d in drops
+    ]
+    kinds = _sorted_counts(drop.kind for drop in drops)
+    read = sum(load.rows_read for load in loads)
+    return {
+        "counts": {"items_read": read, "items_kept": read - len(drops), "items_dropped": len(drops)},
+        "drop_kinds": kinds,
+        "drops": listed,
+        "drop_reasons_top": top_reasons(listed),
+        "advice": advice(kinds, skipped_buckets, items_short_of_decoys),
+    }
 
 
 def compose_manifest(
@@ -26,10 +52,23 @@ def compose_manifest(
     drops: list[Drop],
     records: dict[str, list[BuiltRecord]],
     pool_repeats_removed: int,
+    skipped: Sequence[Shortfall] = (),
 ) -> dict[str, Any]:
     """Everything needed to trust, reproduce and audit a build; `files` is added on write."""
     items = [entry.item for entry in prepared]
     leaky = {entry.item.id: entry.leaks for entry in prepared if entry.leaks}
+    facts = {entry.item.id: ItemFacts.of_item(entry.item) for entry in prepared}
+    figures = {
+        bucket: bucket_figures(rows, lambda record: facts[record.id])
+        for bucket, rows in records.items()
+        if bucket != CLOSED_BUCKET
+    }
+    key_named_most: dict[str, list[str]] = {}
+    for bucket, found in figures.items():
+        for item_id in found.key_named_most:
+            key_named_most.setdefault(item_id, []).append(bucket)
+    short = {entry.item.id for entry in prepared if entry.decoys_missing} | set(key_named_most)
+    dropped = drop_summary(loads, drops, [s.bucket for s in skipped], len(short))
     return {
         "format_version": FORMAT_VERSION,
         "builder_version": builder_version,
@@ -39,6 +78,9 @@ def compose_manifest(
         "buckets": config["buckets"],
         # JSON objects are written with sorted keys, so the build order is kept here.
         "bucket_order": list(config["buckets"]),
+        "buckets_requested": config["buckets_requested"],
+        # Buckets the pool could not fill for every item (planned with --buckets auto).
+        "buckets_skipped": {s.bucket: s.as_dict() for s in skipped},
         "sources": [
             {
                 "name": load.source,
@@ -67,12 +109,19 @@ def compose_manifest(
             # Passages refused as distractors while ranking, summed over items.
             "distractors_refused_conflicting": sum(entry.refused_conflicting for entry in prepared),
             "distractors_refused_near_duplicate": sum(entry.refused_near_duplicates for entry in prepared),
+            "distractors_refused_unbalancing": sum(entry.refused_unbalancing for entry in prepared),
+            "items_with_siblings": sum(bool(entry.siblings) for entry in prepared),
+            "sibling_passages_excluded": sum(entry.sibling_passages_excluded for entry in prepared),
+            "decoys": sum(len(entry.decoys) for entry in prepared),
+            # (item, non-key option) pairs that no usable pool passage names, in any bucket.
+            "decoys_unavailable": sum(len(entry.decoys_unavailable) for entry in prepared),
+            "items_missing_decoys": sum(bool(entry.decoys_missing) for entry in prepared),
+            "items_key_named_most": len(key_named_most),
         },
-        "drop_kinds": _sorted_counts(drop.kind for drop in drops),
-        "drops": [
-            {"source": d.source, "row": d.row, "id": d.item_id, "kind": d.kind, "reason": d.reason}
-            for d in drops
-        ],
+        "drop_kinds": dropped["drop_kinds"],
+        "drops": dropped["drops"],
+        "drop_reasons_top": dropped["drop_reasons_top"],
+        "advice": dropped["advice"],
         "leaks": {
             "scrubbed": sum(len(found) for found in leaky.values()),
             "items": len(leaky),
@@ -80,7 +129,13 @@ def compose_manifest(
             "in_references": sum(ref["leaks_scrubbed"] for ref in references),
         },
         "bucket_stats": {
-            bucket: _bucket_stats(rows) for bucket, rows in records.items() if bucket != CLOSED_BUCKET
+            bucket: {
+                **_bucket_stats(rows),
+                **figures[bucket].as_dict(),
+                "items_missing_decoys": sum(bucket in entry.decoys_missing for entry in prepared),
+            }
+            for bucket, rows in records.items()
+            if bucket != CLOSED_BUCKET
         },
         "items": {
             entry.item.id: {
@@ -92,7 +147,15 @@ def compose_manifest(
                 "distractors_refused": {
                     "conflicting": entry.refused_conflicting,
                     "near_duplicate": entry.refused_near_duplicates,
+                    "unbalancing": entry.refused_unbalancing,
                 },
+                "siblings": entry.siblings,
+                "sibling_passages_excluded": entry.sibling_passages_excluded,
+                "decoys": entry.decoys,
+                "decoys_unavailable": entry.decoys_unavailable,
+                "decoys_missing": entry.decoys_missing,
+                # Buckets whose book names the key more often than every other option.
+                "key_named_most": key_named_most.get(entry.item.id, []),
                 "meta": entry.item.meta,
             }
             for entry in prepared

@@ -69,6 +69,28 @@ class ExamItem:
 
 
 @dataclass
+class PreparedItem:
+    """An item whose evidence is final, with what happened to it on the way to its books.
+
+    The builder fills it stage by stage and the manifest reports it; it lives here, with the
+    other types that flow between stages, so both import it from one place.
+    """
+
+    item: ExamItem
+    leaks: list[str]
+    evidence_from: str  # "explanation" or the reference passage ("ref:<file>#<n>")
+    # Passages refused as this item's distractors while ranking (filled in by ranking).
+    refused_conflicting: int = 0
+    refused_near_duplicates: int = 0
+    refused_unbalancing: int = 0  # would have named one option more often than the others (balance.py)
+    siblings: list[str] = field(default_factory=list)  # ids of items sharing a stem or option set
+    sibling_passages_excluded: int = 0
+    decoys: list[dict[str, Any]] = field(default_factory=list)  # letters, source, chars per decoy
+    decoys_unavailable: list[str] = field(default_factory=list)  # non-key letters no usable passage names
+    decoys_missing: dict[str, list[str]] = field(default_factory=dict)  # bucket -> letters its book lacks
+
+
+@dataclass
 class BuiltRecord:
     """One line of a built exam file: an item plus the book it is asked with."""
 

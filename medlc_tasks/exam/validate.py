@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medlc_core.provenance import sha256_file
+from medlc_tasks.exam.balance import BucketFigures, ShortcutLimits, bucket_figures, record_facts
 from medlc_tasks.exam.book import depth_tolerance
 from medlc_tasks.exam.leaks import find_leaks
 from medlc_tasks.exam.schema import DEPTHS, PASSAGE_SEPARATOR, BuiltRecord
@@ -29,6 +30,14 @@ from medlc_tasks.exam.support import (
 )
 from medlc_tasks.exam.textnorm import char_ngrams, match_key
 
+# Bucket-level limits on answering without reading (balance.py); problems only where the
+# exam's manifest enforces them (the bundled exam), warnings otherwise.
+SHORTCUT_CHECKS = ("count_shortcut", "key_only_named", "decoy_coverage")
+SHORTCUT_FIX = (
+    "rebuild with --reference FILE holding passages that name the non-key options in other contexts "
+    "(manifest.json lists them per item under decoys_missing), or list the options' other names in "
+    "meta.option_aliases"
+)
 CHECKS = (
     "file_hash",
     "bucket_file",
@@ -42,6 +51,7 @@ CHECKS = (
     "distractor_supports_other_option",
     "near_duplicate_distractor",
     "leaked_letters",
+    *SHORTCUT_CHECKS,
 )
 
 
@@ -60,8 +70,13 @@ class _Findings(list):
         self.append(Problem(item_id, bucket, check, message))
 
 
-def validate_exam(exam_dir: str | Path, skip: tuple[str, ...] = ()) -> list[Problem]:
-    """Every problem found in a built exam, in a stable order; an empty list means it passed."""
+def validate_exam(
+    exam_dir: str | Path, skip: tuple[str, ...] = (), shortcuts: ShortcutReport | None = None
+) -> list[Problem]:
+    """Every problem found in a built exam, in a stable order; an empty list means it passed.
+
+    `shortcuts` is the exam's `shortcut_report` when the caller has already made it.
+    """
     unknown = sorted(set(skip) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check(s) {unknown}; expected some of {CHECKS}")
@@ -101,7 +116,39 @@ def validate_exam(exam_dir: str | Path, skip: tuple[str, ...] = ()) -> list[Prob
                 message = f"target_chars {record.target_chars} but the bucket is {buckets.get(bucket)}"
                 found.add(record.id, bucket, "book_length", message)
             checker.check(record, items_info.get(record.id, {}), found)
+    _check_shortcuts(shortcuts or shortcut_report(exam_dir), found)
     return [problem for problem in found if problem.check not in skip]
+
+
+@dataclass(frozen=True)
+class ShortcutReport:
+    """Per bucket, how far the books can be answered without reading, against the exam's limits."""
+
+    figures: dict[str, BucketFigures]  # in bucket order; a bucket whose file is unreadable is absent
+    limits: ShortcutLimits  # from the manifest's config; defaults (not enforced) for older exams
+    breaches: list[Problem]  # one per bucket and limit broken
+
+
+def shortcut_report(exam_dir: str | Path) -> ShortcutReport:
+    """The count-rule accuracy, only-key share and decoy coverage of every bucket (see balance.py)."""
+    manifest = read_manifest(exam_dir)
+    limits = ShortcutLimits(**manifest.get("config", {}).get("shortcut_limits", {}))
+    items_info = manifest.get("items", {})
+    figures, breaches = {}, []
+    for bucket in manifest.get("bucket_order", list(manifest.get("buckets", {}))):
+        try:
+            records = read_records(exam_dir, bucket)
+        except ExamDirError:
+            continue  # the bucket_file check reports it
+        figures[bucket] = bucket_figures(records, lambda r: record_facts(r, items_info.get(r.id, {})))
+        for check, message in figures[bucket].breaches(limits).items():
+            breaches.append(Problem("", bucket, check, message))
+    return ShortcutReport(figures, limits, breaches)
+
+
+def _check_shortcuts(report: ShortcutReport, found: _Findings) -> None:
+    if report.limits.enforce:
+        found.extend(report.breaches)
 
 
 def _check_files(exam_dir: Path, manifest: dict[str, Any], found: _Findings) -> None:
@@ -166,11 +213,7 @@ class _BookChecker:
             return
         self._check_depth(record, problem)
         if record.id not in self._facts:
-            options = dict(zip(record.choices, record.options, strict=False))
-            anchors, meta = info.get("anchors", []), info.get("meta", {})
-            self._facts[record.id] = ItemFacts.of_parts(
-                record.question, options, record.answer, anchors, meta
-            )
+            self._facts[record.id] = record_facts(record, info)
         facts = self._facts[record.id]
         gold = record.passages[record.gold_index]
         missing = missing_key_options(gold, facts)
