@@ -66,10 +66,20 @@ def test_no_strict_build_lists_the_dropped_row(tmp_path, capsys):
 
 def test_validate_exam_exits_1_and_lists_problems(tmp_path, capsys):
     out = tmp_path / "exam"
-    build(str(FIXTURES / "exam_cmexam.csv"), "--out", str(out))
+    build(str(FIXTURES / "exam_items.jsonl"), "--out", str(out))
+    (out / "openbook_m.v1.jsonl").unlink()
     capsys.readouterr()
     assert main(["validate-exam", str(out)]) == 1
-    assert "evidence_supports_key" in capsys.readouterr().out
+    assert "bucket_file" in capsys.readouterr().out
+
+
+def test_validate_exam_counts_paraphrased_explanations_instead_of_failing(tmp_path, capsys):
+    out = tmp_path / "exam"
+    build(str(FIXTURES / "exam_cmexam.csv"), "--out", str(out))
+    capsys.readouterr()
+    assert main(["validate-exam", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "accepted: 1 items under evidence_supports_key" in printed and "no problems" in printed
 
 
 def test_validate_exam_reads_the_exam_named_by_the_environment(tmp_path, monkeypatch, capsys):

@@ -19,7 +19,7 @@ from medlc_tasks.exam.loaders import FORMATS, parse_mapping
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, MANIFEST_FILE
 from medlc_tasks.exam.store import ExamDirError, read_manifest
 from medlc_tasks.exam.textnorm import KNOWN_ENCODINGS, SourceError
-from medlc_tasks.exam.validate import CHECKS, validate_exam
+from medlc_tasks.exam.validate import ACCEPTED, CHECKS, validate_exam
 
 console = Console()
 SHOWN_DROPS = 20  # the summary lists this many; manifest.json lists every drop
@@ -229,6 +229,13 @@ def run_validate(args: argparse.Namespace) -> int:
     except (SourceError, BookError, ExamDirError) as err:
         console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
+    for check, ids in problems.accepted.items():
+        console.print(
+            f"accepted: {len(ids)} items under {check}: {ACCEPTED[check]}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if not problems:
         console.print(f"[green]{escape(str(exam_dir))}: no problems[/green]", highlight=False, soft_wrap=True)
         return 0
