@@ -50,7 +50,12 @@ def git_describe(directory: str | Path | None = None) -> str | None:
     """
     try:
         done = subprocess.run(
-            ["git", "describe", "--always"], cwd=directory, capture_output=True, text=True, timeout=30
+            ["git", "describe", "--always"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as err:
         logger.debug("no git commit for %s: %s", directory or os.getcwd(), err)

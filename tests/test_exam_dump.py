@@ -25,13 +25,17 @@ USABLE = 36 - len(IMAGE_ITEMS) - len(WITHOUT_EXPLANATION)  # option text and an 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, int]:
     out = tmp_path_factory.mktemp("dump") / "exam"
-    code = main(["build-exam", str(DUMP), "--map", MAP, "--no-strict", "--buckets", "1k,2k", "--out", str(out)])
+    code = main(
+        ["build-exam", str(DUMP), "--map", MAP, "--no-strict", "--buckets", "1k,2k", "--out", str(out)]
+    )
     return out, code
 
 
 def test_items_with_option_text_load_and_image_items_are_counted_drops():
     result = load_items(DUMP, mapping=parse_mapping(MAP), strict=False)
-    assert [(drop.row, drop.kind) for drop in result.drops] == [(row, "no_option_text") for row in IMAGE_ITEMS]
+    assert [(drop.row, drop.kind) for drop in result.drops] == [
+        (row, "no_option_text") for row in IMAGE_ITEMS
+    ]
     assert result.drops[0].item_id == "exam_real_dump-9"
     assert len(result.items) == 36 - len(IMAGE_ITEMS)
 

@@ -22,7 +22,9 @@ def write(path: Path, text: str) -> Path:
 
 def test_header_only_csv_is_refused_as_having_no_records(tmp_path):
     path = write(tmp_path / "bank.csv", "Question,Options,Answer,Explanation\n")
-    with pytest.raises(SourceError, match="bank.csv, records: no records: the CSV has a header and no data rows"):
+    with pytest.raises(
+        SourceError, match="bank.csv, records: no records: the CSV has a header and no data rows"
+    ):
         load_items(path, strict=False)
 
 
@@ -33,7 +35,9 @@ def test_empty_json_list_with_a_mapping_is_refused_as_having_no_records(tmp_path
 
 
 def test_json_file_holding_one_object_asks_for_a_list_or_jsonl(tmp_path):
-    path = write(tmp_path / "bank.json", json.dumps({"version": 2, "data": [ROW]}, ensure_ascii=False, indent=1))
+    path = write(
+        tmp_path / "bank.json", json.dumps({"version": 2, "data": [ROW]}, ensure_ascii=False, indent=1)
+    )
     with pytest.raises(SourceError) as err:
         load_items(path, mapping=MAPPING, strict=False)
     message = str(err.value)
@@ -45,8 +49,10 @@ def test_json_file_holding_one_object_asks_for_a_list_or_jsonl(tmp_path):
 @pytest.mark.parametrize("name", ["bank.json", "bank.jsonl"])
 def test_mapped_column_no_record_has_is_named_with_the_keys_present(tmp_path, name):
     rows = [ROW, dict(ROW, 编号="k-8")]
-    text = json.dumps(rows, ensure_ascii=False) if name.endswith(".json") else "".join(
-        json.dumps(row, ensure_ascii=False) + "\n" for row in rows
+    text = (
+        json.dumps(rows, ensure_ascii=False)
+        if name.endswith(".json")
+        else "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     )
     path = write(tmp_path / name, text)
     mistyped = parse_mapping("question=题目,options=选项,answer=答案")
@@ -61,10 +67,15 @@ def test_record_missing_a_mapped_key_is_dropped_naming_the_key(tmp_path):
         json.dumps(row, ensure_ascii=False) + "\n" for row in [ROW, {k: v for k, v in ROW.items() if k != "题干"}]
     ))  # fmt: skip
     (drop,) = load_items(path, mapping=MAPPING, strict=False).drops
-    assert (drop.kind, drop.reason) == ("empty_question", "line 2: this record has no question (no key '题干')")
+    assert (drop.kind, drop.reason) == (
+        "empty_question",
+        "line 2: this record has no question (no key '题干')",
+    )
 
 
 def test_mapped_drop_records_the_id_columns_value(tmp_path):
-    path = write(tmp_path / "bank.json", json.dumps([ROW, dict(ROW, 编号="k-9", 答案="F")], ensure_ascii=False))
+    path = write(
+        tmp_path / "bank.json", json.dumps([ROW, dict(ROW, 编号="k-9", 答案="F")], ensure_ascii=False)
+    )
     (drop,) = load_items(path, mapping=MAPPING, strict=False).drops
     assert (drop.item_id, drop.kind) == ("k-9", "answer_not_in_options")

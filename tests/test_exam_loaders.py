@@ -224,7 +224,8 @@ def write_item_with_empty_e(directory: Path, fmt: str) -> tuple[Path, dict[str, 
         text, name, mapping = json.dumps(row, ensure_ascii=False) + "\n", "q.jsonl", None
     elif fmt == "cmexam":
         lines = "\n".join(f"{letter} {value}" for letter, value in FOUR_AND_EMPTY_E.items())
-        text, name, mapping = f'Question,Options,Answer,Explanation\n{question},"{lines}",B,"{evidence}"\n', "q.csv", None
+        text = f'Question,Options,Answer,Explanation\n{question},"{lines}",B,"{evidence}"\n'
+        name, mapping = "q.csv", None
     elif fmt == "mapped list":
         row = {"题干": question, "选项": list(FOUR_AND_EMPTY_E.values()), "答案": "B", "解析": evidence}
         text, name = json.dumps([row], ensure_ascii=False), "q.json"

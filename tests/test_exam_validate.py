@@ -12,7 +12,13 @@ from test_exam_build import BUCKETS, FIXTURES, REFERENCE, build_fixture_exam
 
 from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.build import build_exam
-from medlc_tasks.exam.schema import CLOSEDBOOK_FILE, MANIFEST_FILE, PASSAGE_SEPARATOR, BuiltRecord, bucket_file
+from medlc_tasks.exam.schema import (
+    CLOSEDBOOK_FILE,
+    MANIFEST_FILE,
+    PASSAGE_SEPARATOR,
+    BuiltRecord,
+    bucket_file,
+)
 from medlc_tasks.exam.store import CLOSED_BUCKET, read_manifest, read_records, record_file
 from medlc_tasks.exam.support import ItemFacts, missing_key_options
 from medlc_tasks.exam.validate import validate_exam

@@ -136,7 +136,8 @@ def parse_answer(raw: Any, options: dict[str, str], empty: list[str] | tuple[str
         raise RowError("answer_not_in_options", f"answer {text!r} is not option letters")
     blank = sorted(set(letters) & set(empty))
     if blank:
-        raise RowError("answer_not_in_options", f"answer {text!r} names option {', '.join(blank)}, which has no text")
+        named = f"answer {text!r} names option {', '.join(blank)}"
+        raise RowError("answer_not_in_options", f"{named}, which has no text")
     outside = sorted(set(letters) - set(options))
     if outside:
         named = f"answer {text!r}" if len(set(letters)) == 1 else f"answer {text!r}: {', '.join(outside)}"

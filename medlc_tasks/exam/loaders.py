@@ -199,9 +199,7 @@ def _resolve_format(
     return fmt, {"cmexam": CMEXAM_MAPPING, "medqa": MEDQA_MAPPING}.get(fmt)
 
 
-def _parse_row(
-    row: Row, fmt: str, column_map: dict[str, str] | None, guess_id: str
-) -> tuple[ExamItem, int]:
+def _parse_row(row: Row, fmt: str, column_map: dict[str, str] | None, guess_id: str) -> tuple[ExamItem, int]:
     """The row's item and how many empty option slots were removed from it."""
     if row.fields is None:
         raise RowError("malformed_row", row.problem)
@@ -266,9 +264,11 @@ def _mapped_item(
 ) -> tuple[ExamItem, int]:
     for key, kind in _MISSING_KIND.items():
         spec = mapping[key]
-        if "+" not in spec and not any(column in fields for column in spec.split("|")):
-            if not (key == "answer" and fmt == "medqa" and "answer" in fields):
-                raise RowError(kind, f"this record has no {key} (no key {spec!r})")
+        # MedQA rows without answer_idx are read from their answer text instead.
+        medqa_answer_text = key == "answer" and fmt == "medqa" and "answer" in fields
+        present = "+" in spec or any(column in fields for column in spec.split("|"))
+        if not present and not medqa_answer_text:
+            raise RowError(kind, f"this record has no {key} (no key {spec!r})")
     options_spec = mapping["options"]
     if "+" in options_spec:  # one column per option, in letter order
         raw_options: Any = [fields.get(column, "") for column in options_spec.split("+")]

@@ -132,7 +132,7 @@ def _empty_exam_message(manifest: dict[str, Any]) -> str:
     counts = manifest.get("counts", {})
     kinds = ", ".join(f"{kind}: {n}" for kind, n in manifest.get("drop_kinds", {}).items()) or "none"
     read = counts.get("items_read", "?")
-    return f"the exam holds no items ({read} read, all dropped; drop kinds: {kinds}); there is nothing to score"
+    return f"the exam holds no items ({read} read, all dropped; drop kinds: {kinds}): nothing to score"
 
 
 _COMPARED = ("question", "choices", "options", "answer")
@@ -231,7 +231,8 @@ class _BookChecker:
             found.accept("evidence_supports_key", record.id)
         elif missing:
             texts = ", ".join(f"{letter} {facts.options[letter]!r}" for letter in missing)
-            why = "a counterfactual key must be stated" if record.counterfactual else "not marked as paraphrased"
+            stated = "a counterfactual key must be stated"
+            why = stated if record.counterfactual else "not marked as paraphrased"
             problem(
                 "evidence_supports_key",
                 f"the gold passage does not contain the keyed option text {texts} ({why}; "
