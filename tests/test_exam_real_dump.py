@@ -44,13 +44,13 @@ def test_default_buckets_keep_what_has_option_text_and_an_explanation(built):
 def test_default_buckets_build_what_the_pool_fills_and_skip_the_rest(built):
     manifest = read_manifest(built[0])
     assert manifest["bucket_order"][0] == "1k"
-    assert "32k" in manifest["skipped_buckets"]
-    assert set(manifest["bucket_order"]) | set(manifest["skipped_buckets"]) == set(DEFAULT_BUCKETS)
+    assert "32k" in manifest["buckets_skipped"]
+    assert set(manifest["bucket_order"]) | set(manifest["buckets_skipped"]) == set(DEFAULT_BUCKETS)
 
 
 def test_skipped_buckets_are_recorded_with_the_fix(built):
-    for bucket, skipped in read_manifest(built[0])["skipped_buckets"].items():
-        assert bucket in skipped["reason"] and "--reference" in skipped["reason"]
+    for bucket, skipped in read_manifest(built[0])["buckets_skipped"].items():
+        assert f"bucket {bucket}" in skipped["message"] and "--reference" in skipped["message"]
 
 
 def test_summary_names_the_skipped_buckets_and_what_to_pass(built):
@@ -59,7 +59,7 @@ def test_summary_names_the_skipped_buckets_and_what_to_pass(built):
 
 
 def test_task_for_a_skipped_bucket_names_the_exam_and_the_bucket(built):
-    with pytest.raises(ExamDirError, match=r"has no bucket '32k': the build skipped it"):
+    with pytest.raises(ExamDirError, match=r"has no bucket '32k': the build skipped it \(bucket 32k: "):
         build_docs(built[0], "32k", "letter", None)
 
 

@@ -39,17 +39,17 @@ def read_manifest(exam_dir: str | Path) -> dict[str, Any]:
 
 def require_bucket(exam_dir: str | Path, manifest: dict[str, Any], bucket: str) -> None:
     """Refuse a bucket the exam was not built with, naming the exam, the bucket, the
-    buckets it has and, for a bucket the build skipped, why (manifest `skipped_buckets`:
-    bucket -> {"reason": ...}), so a task never becomes an empty dataset or a traceback."""
+    buckets it has and, for a bucket the build skipped, why (the manifest's
+    `buckets_skipped`: bucket -> {"message": ...}), so a task never becomes an empty
+    dataset or a traceback."""
     built = manifest.get("buckets", {})
     if bucket == CLOSED_BUCKET or bucket in built:
         return
     order = [name for name in manifest.get("bucket_order", built) if name in built]
     has = f"it has {', '.join(order) or 'no open-book buckets'} (and {CLOSED_BUCKET})"
-    skipped = manifest.get("skipped_buckets", {}).get(bucket)
+    skipped = manifest.get("buckets_skipped", {}).get(bucket)
     if skipped is not None:
-        reason = skipped.get("reason", "") if isinstance(skipped, dict) else str(skipped)
-        why = f"the build skipped it: {reason}" if reason else "the build skipped it"
+        why = f"the build skipped it ({skipped.get('message', 'the pool could not fill it')})"
         fix = "rebuild with more text (--reference FILE) to get it, or choose a task for a bucket it has"
     else:
         why = "it was not among the buckets built"
