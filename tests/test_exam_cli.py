@@ -109,3 +109,18 @@ def test_buckets_take_k_sizes_or_named_sizes():
 def test_malformed_buckets_are_refused(spec):
     with pytest.raises(SourceError):
         parse_buckets(spec)
+
+
+@pytest.mark.parametrize(
+    "name, text, extra, said",
+    [
+        ("bank.csv", "Question,Options,Answer,Explanation\n", [], "the CSV has a header and no data rows"),
+        ("bank.json", "[]", ["--map", FOREIGN_MAP], "the JSON list is empty"),
+    ],
+)
+def test_exam_file_without_records_exits_2_saying_so(tmp_path, capsys, name, text, extra, said):
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    assert build(str(source), *extra, "--no-strict", "--out", str(tmp_path / "exam")) == 2
+    assert f"{name}, records: no records: {said}" in capsys.readouterr().out
+    assert not (tmp_path / "exam").exists()
