@@ -18,7 +18,7 @@ from typing import Any
 from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.fit import fit_record, prompt_budget, withhold_book
 from medlc_tasks.exam.schema import MANIFEST_FILE, BuiltRecord
-from medlc_tasks.exam.store import ExamDirError, read_manifest, read_records, record_file
+from medlc_tasks.exam.store import ExamDirError, read_manifest, read_records, record_file, require_bucket
 from medlc_tasks.prompts import GEN_MAX_TOKENS, VARIANTS, continuations, render_prompt
 
 logger = logging.getLogger("medlc_tasks")
@@ -166,7 +166,8 @@ def build_docs(
     exam_dir = Path(exam_dir)
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; expected one of {VARIANTS}")
-    read_manifest(exam_dir)  # refuses a directory that is not a built exam
+    manifest = read_manifest(exam_dir)  # refuses a directory that is not a built exam
+    require_bucket(exam_dir, manifest, bucket)
     records = checked_records(exam_dir, bucket)
     path = exam_dir / record_file(bucket)
     report = LoadReport(

@@ -69,19 +69,29 @@ def test_a_build_that_keeps_nothing_exits_2_listing_the_drops(tmp_path, capsys):
     assert (
         main(["build-exam", str(FIXTURES / "exam_medqa.jsonl"), "--out", str(out), "--buckets", "s=300"]) == 2
     )
-    printed = capsys.readouterr().out
-    assert "dropped rows (no_evidence: 4)" in printed
-    assert "no item kept: 4 read, 4 dropped" in printed.replace("\n", " ")
-    assert "exam written" not in printed
+    captured = capsys.readouterr()
+    assert "dropped rows (no_evidence: 4)" in captured.out
+    assert "no item kept: 4 read, 4 dropped" in captured.err.replace("\n", " ")
+    assert "exam written" not in captured.out + captured.err
     assert not out.exists()
 
 
 def test_validate_exam_exits_1_and_lists_problems(tmp_path, capsys):
     out = tmp_path / "exam"
-    build(str(FIXTURES / "exam_cmexam.csv"), "--out", str(out))
+    build(str(FIXTURES / "exam_items.jsonl"), "--out", str(out))
+    (out / "openbook_m.v1.jsonl").unlink()
     capsys.readouterr()
     assert main(["validate-exam", str(out)]) == 1
-    assert "evidence_supports_key" in capsys.readouterr().out
+    assert "bucket_file" in capsys.readouterr().out
+
+
+def test_validate_exam_counts_paraphrased_explanations_instead_of_failing(tmp_path, capsys):
+    out = tmp_path / "exam"
+    build(str(FIXTURES / "exam_cmexam.csv"), "--out", str(out))
+    capsys.readouterr()
+    assert main(["validate-exam", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "accepted: 1 items under evidence_supports_key" in printed and "no problems" in printed
 
 
 def test_validate_exam_reads_the_exam_named_by_the_environment(tmp_path, monkeypatch, capsys):
@@ -111,3 +121,18 @@ def test_buckets_take_k_sizes_or_named_sizes():
 def test_malformed_buckets_are_refused(spec):
     with pytest.raises(SourceError):
         parse_buckets(spec)
+
+
+@pytest.mark.parametrize(
+    "name, text, extra, said",
+    [
+        ("bank.csv", "Question,Options,Answer,Explanation\n", [], "the CSV has a header and no data rows"),
+        ("bank.json", "[]", ["--map", FOREIGN_MAP], "the JSON list is empty"),
+    ],
+)
+def test_exam_file_without_records_exits_2_saying_so(tmp_path, capsys, name, text, extra, said):
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    assert build(str(source), *extra, "--no-strict", "--out", str(tmp_path / "exam")) == 2
+    assert f"{name}, records: no records: {said}" in capsys.readouterr().err
+    assert not (tmp_path / "exam").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from medlc_tasks.exam.fields import parse_answer
 from medlc_tasks.exam.loaders import RowError, load_items, parse_mapping, parse_options
 from medlc_tasks.exam.textnorm import SourceError
 
@@ -183,7 +184,7 @@ def test_unclosed_csv_quote_always_raises(tmp_path):
     [
         ("A 甲\nC 丙", "without gaps"),
         ("A 甲", "at least 2 options"),
-        ({"A": "甲", "B": ""}, "option B is empty"),
+        ({"A": "甲", "B": ""}, "at least 2 options with text, got only A"),
         ("甲\n乙", "does not start with a letter"),
     ],
 )
@@ -207,3 +208,62 @@ def test_option_aliases_for_a_letter_that_is_no_option_are_refused(tmp_path):
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(SourceError, match="option_aliases must be an object from option letters"):
         load_items(path)
+
+
+FOUR_AND_EMPTY_E = {"A": "螺内酯", "B": "呋塞米", "C": "甘露醇", "D": "氢氯噻嗪", "E": ""}
+
+
+def write_item_with_empty_e(directory: Path, fmt: str) -> tuple[Path, dict[str, str] | None]:
+    """The same 4-option item exported with E = "" in each layout the loader reads."""
+    question, evidence = "治疗急性肺水肿首选的利尿药是", "呋塞米为强效袢利尿剂,静脉注射后起效迅速。"
+    if fmt == "medlc":
+        row = {"id": "q1", "question": question, "options": FOUR_AND_EMPTY_E, "answer": "B", "evidence": evidence}
+        text, name, mapping = json.dumps(row, ensure_ascii=False) + "\n", "q.jsonl", None
+    elif fmt == "medqa":
+        row = {"question": question, "options": FOUR_AND_EMPTY_E, "answer_idx": "B", "explanation": evidence}
+        text, name, mapping = json.dumps(row, ensure_ascii=False) + "\n", "q.jsonl", None
+    elif fmt == "cmexam":
+        lines = "\n".join(f"{letter} {value}" for letter, value in FOUR_AND_EMPTY_E.items())
+        text = f'Question,Options,Answer,Explanation\n{question},"{lines}",B,"{evidence}"\n'
+        name, mapping = "q.csv", None
+    elif fmt == "mapped list":
+        row = {"题干": question, "选项": list(FOUR_AND_EMPTY_E.values()), "答案": "B", "解析": evidence}
+        text, name = json.dumps([row], ensure_ascii=False), "q.json"
+        mapping = parse_mapping("question=题干,options=选项,answer=答案,evidence=解析")
+    else:  # one column per option
+        cells = ",".join(FOUR_AND_EMPTY_E.values())
+        text, name = f"题干,甲,乙,丙,丁,戊,答案\n{question},{cells},B\n", "q.csv"
+        mapping = parse_mapping("question=题干,options=甲+乙+丙+丁+戊,answer=答案")
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path, mapping
+
+
+@pytest.mark.parametrize("fmt", ["medlc", "medqa", "cmexam", "mapped list", "mapped columns"])
+def test_empty_option_slot_is_absent_and_counted_in_every_format(tmp_path, fmt):
+    path, mapping = write_item_with_empty_e(tmp_path, fmt)
+    result = load_items(path, mapping=mapping)
+    (item,) = result.items
+    assert item.options == {"A": "螺内酯", "B": "呋塞米", "C": "甘露醇", "D": "氢氯噻嗪"}
+    assert item.answer == "B"
+    assert result.counts()["empty_options_removed"] == 1 and result.drops == []
+
+
+def test_empty_slot_inside_the_list_keeps_the_source_letters():
+    options, empty = parse_options({"A": "甲", "B": " ", "C": "丙", "D": "丁"})
+    assert (options, empty) == ({"A": "甲", "C": "丙", "D": "丁"}, ["B"])
+    assert parse_answer("C", options, empty) == "C"  # still the option the source called C
+
+
+def test_answer_naming_an_empty_slot_is_refused_with_that_reason():
+    options, empty = parse_options(FOUR_AND_EMPTY_E)
+    with pytest.raises(RowError, match="names option E, which has no text") as err:
+        parse_answer("E", options, empty)
+    assert err.value.kind == "answer_not_in_options"
+
+
+@pytest.mark.parametrize("raw", [{"A": "", "B": "", "C": "", "D": ""}, ["", "", ""], "", None])
+def test_item_without_any_option_text_is_no_option_text(raw):
+    with pytest.raises(RowError, match="no option text") as err:
+        parse_options(raw)
+    assert err.value.kind == "no_option_text"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,18 @@ import pytest
 from test_exam_build import BUCKETS, FIXTURES, REFERENCE, build_fixture_exam
 
 from medlc.cli import main
+from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.balance import ShortcutLimits
 from medlc_tasks.exam.build import BuildOptions, build_exam
-from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, BuiltRecord
-from medlc_tasks.exam.store import read_records, record_file
+from medlc_tasks.exam.schema import (
+    CLOSEDBOOK_FILE,
+    MANIFEST_FILE,
+    PASSAGE_SEPARATOR,
+    BuiltRecord,
+    bucket_file,
+)
+from medlc_tasks.exam.store import CLOSED_BUCKET, read_manifest, read_records, record_file
+from medlc_tasks.exam.support import ItemFacts, missing_key_options
 from medlc_tasks.exam.validate import SHORTCUT_CHECKS, shortcut_report, validate_exam
 
 
@@ -45,6 +54,13 @@ def replace_distractor(record: BuiltRecord, text: str) -> None:
     record.book = PASSAGE_SEPARATOR.join(record.passages)
     record.book_chars = len(record.book)
     record.gold_char_offset = record.book.index(record.passages[record.gold_index])
+
+
+def rehash(exam: Path) -> None:
+    """Record the edited files' hashes in the manifest, as a careless re-export would."""
+    manifest = read_manifest(exam)
+    manifest["files"] = {name: sha256_file(exam / name) for name in manifest["files"]}
+    (exam / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
 
 def found(exam: Path) -> set[tuple[str, str, str]]:
@@ -126,18 +142,39 @@ def test_missing_bucket_file_is_found(exam):
     assert ("", "s", "bucket_file") in found(exam)
 
 
-def test_explanation_lacking_the_key_text_is_reported_for_a_real_exam(tmp_path):
-    out = tmp_path / "cmexam"
+@pytest.fixture(scope="module")
+def cmexam(tmp_path_factory) -> Path:
+    """A real-exam build: exam_cmexam-2's explanation supports its key in other words."""
+    out = tmp_path_factory.mktemp("cmexam") / "exam"
     build_exam([FIXTURES / "exam_cmexam.csv"], out, BUCKETS, 7, [REFERENCE])
-    problems = [p for p in validate_exam(out) if p.check == "evidence_supports_key"]
+    return out
+
+
+def set_manifest_item(exam: Path, item_id: str, **fields) -> None:
+    manifest = read_manifest(exam)
+    manifest["items"][item_id].update(fields)
+    (exam / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+
+def test_explanation_paraphrasing_the_key_is_marked_in_the_manifest(cmexam):
+    manifest = read_manifest(cmexam)
+    marked = [i for i, info in manifest["items"].items() if info["evidence_paraphrases_key"]]
+    assert marked == ["exam_cmexam-2"]
+    assert manifest["counts"]["evidence_paraphrases_key"] == 1
+
+
+def test_marked_paraphrase_is_accepted_and_counted_not_failed(cmexam):
+    findings = validate_exam(cmexam)
+    assert findings == []
+    assert findings.accepted == {"evidence_supports_key": ["exam_cmexam-2"]}
+
+
+def test_unmarked_gold_lacking_the_key_text_is_a_problem(cmexam, tmp_path):
+    exam = Path(shutil.copytree(cmexam, tmp_path / "exam"))
+    set_manifest_item(exam, "exam_cmexam-2", evidence_paraphrases_key=False)
+    problems = [p for p in validate_exam(exam) if p.check == "evidence_supports_key"]
     assert {(p.item_id, p.bucket) for p in problems} == {("exam_cmexam-2", "s"), ("exam_cmexam-2", "m")}
     assert "沿周围神经呈带状分布" in problems[0].message
-
-
-def test_skipped_checks_are_not_reported(tmp_path):
-    out = tmp_path / "cmexam"
-    build_exam([FIXTURES / "exam_cmexam.csv"], out, BUCKETS, 7, [REFERENCE])
-    assert validate_exam(out, skip=("evidence_supports_key",)) == []
 
 
 def test_shortcut_prone_exam_fails_where_its_manifest_enforces_the_limits(tmp_path):
@@ -168,3 +205,62 @@ def test_validate_exam_reports_the_shortcut_figures_of_every_bucket(clean, capsy
     main(["validate-exam", str(clean)])
     printed = capsys.readouterr().out
     assert "count rule" in printed and "key only named" in printed and "decoy coverage" in printed
+
+
+def test_counterfactual_key_missing_from_its_gold_fails_even_when_marked(exam):
+    set_manifest_item(exam, "card-03", evidence_paraphrases_key=True)
+
+    def rename_key(record: BuiltRecord) -> None:
+        record.options[record.choices.index(record.answer)] = "一种书中没有写到的疗法"
+
+    for bucket in [CLOSED_BUCKET, *BUCKETS]:
+        tamper(exam, bucket, "card-03", rename_key)
+    problems = [p for p in validate_exam(exam) if p.check == "evidence_supports_key"]
+    assert [(p.item_id, p.bucket) for p in problems] == [("card-03", "s"), ("card-03", "m")]
+    assert "a counterfactual key must be stated" in problems[0].message
+
+
+def test_key_named_through_an_option_alias_counts_as_named():
+    facts = ItemFacts.of("首选哪种利尿药", {"A": "呋塞米", "B": "甘露醇"}, "A", [], {"A": ["袢利尿剂"]})
+    assert missing_key_options("急性肺水肿时应静脉注射袢利尿剂。", facts) == []
+    assert missing_key_options("急性肺水肿时应限制入量。", facts) == ["A"]
+
+
+def test_skipped_checks_are_not_reported(cmexam, tmp_path):
+    exam = Path(shutil.copytree(cmexam, tmp_path / "exam"))
+    set_manifest_item(exam, "exam_cmexam-2", evidence_paraphrases_key=False)
+    findings = validate_exam(exam, skip=("evidence_supports_key",))
+    assert findings == [] and findings.accepted == {}
+
+
+def test_question_edited_in_one_bucket_file_is_found(exam):
+    tamper(exam, "m", "resp-01", lambda r: setattr(r, "question", r.question + "(已修改)"))
+    rehash(exam)
+    assert ("resp-01", "m", "same_items") in found(exam)
+
+
+def test_option_edited_in_one_bucket_file_is_found(exam):
+    tamper(exam, "s", "resp-02", lambda r: r.options.__setitem__(0, r.options[0] + "片"))
+    rehash(exam)
+    assert ("resp-02", "s", "same_items") in found(exam)
+
+
+def test_answer_changed_in_one_bucket_file_is_found(exam):
+    def other_key(record: BuiltRecord) -> None:
+        record.answer = next(letter for letter in record.choices if letter != record.answer)
+        record.answer_index = record.choices.index(record.answer)
+
+    tamper(exam, "m", "endo-01", other_key)
+    rehash(exam)
+    assert ("endo-01", "m", "same_items") in found(exam)
+
+
+def test_exam_without_items_fails_validation(tmp_path):
+    exam = tmp_path / "exam"
+    build_fixture_exam(exam)
+    for name in [CLOSEDBOOK_FILE, *(bucket_file(b) for b in BUCKETS)]:
+        (exam / name).write_text("", encoding="utf-8")
+    rehash(exam)
+    problems = [p for p in validate_exam(exam) if p.check == "empty_exam"]
+    assert [(p.bucket, p.check) for p in problems] == [("closed", "empty_exam")]
+    assert "holds no items" in problems[0].message

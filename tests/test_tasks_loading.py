@@ -92,3 +92,28 @@ def test_exam_of_only_multi_answer_items_cannot_feed_a_log_likelihood_task(exam_
     rewrite_lines(exam_copy / bucket_file("1k"), lambda rows: [r for r in rows if r["multi_answer"]])
     with pytest.raises(ExamDirError, match="scored only by the _gen tasks"):
         build_docs(exam_copy, "1k", "cloze", None)
+
+
+def drop_bucket_from_manifest(exam_dir, bucket: str, skipped_message: str | None) -> None:
+    manifest = json.loads((exam_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    del manifest["buckets"][bucket]
+    if skipped_message is not None:
+        manifest["buckets_skipped"] = {bucket: {"target_chars": 32000, "message": skipped_message}}
+    (exam_dir / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    (exam_dir / bucket_file(bucket)).unlink()
+
+
+def test_task_for_a_bucket_the_build_skipped_names_the_exam_the_bucket_and_why(exam_copy):
+    drop_bucket_from_manifest(exam_copy, "32k", "bucket 32k: a book of 32000 characters needs at least 30400")
+    with pytest.raises(ExamDirError) as err:
+        load_exam("32k", "letter", exam_dir=str(exam_copy))
+    message = str(err.value)
+    assert f"exam {exam_copy} has no bucket '32k'" in message
+    assert "the build skipped it (bucket 32k: a book of 32000 characters needs at least 30400)" in message
+    assert "--reference FILE" in message and "it has 16k, 1k, 2k, 4k, 8k" in message
+
+
+def test_task_for_a_bucket_never_built_names_the_buckets_the_exam_has(exam_copy):
+    drop_bucket_from_manifest(exam_copy, "8k", None)
+    with pytest.raises(ExamDirError, match="has no bucket '8k': it was not among the buckets built"):
+        build_docs(exam_copy, "8k", "cloze", None)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc_core.provenance import sha256_file, versions
+from medlc_core.provenance import quiet_lm_eval_git_probe, sha256_file, versions
 
 
 @dataclass
@@ -86,6 +86,7 @@ def evaluate(spec: EvalSpec) -> dict[str, Any] | None:
         metadata=metadata,
     )
     lm = MedlcLM.create_from_arg_obj(model_args, {"batch_size": spec.batch_size, "device": spec.device})
+    quiet_lm_eval_git_probe()
     results = lm_eval.simple_evaluate(
         model=lm,
         tasks=list(spec.tasks),

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
-from medlc_core.provenance import versions
+from medlc_core.provenance import quiet_lm_eval_git_probe, versions
 from medlc_core.shard import select_shard
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
@@ -180,6 +180,7 @@ def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) 
 
     s = plan.config.settings
     task = manager.load([pair.task])["tasks"][pair.task]
+    quiet_lm_eval_git_probe()
     results = simple_evaluate(
         model=lm,
         tasks=[task],

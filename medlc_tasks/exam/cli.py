@@ -29,7 +29,14 @@ from medlc_tasks.exam.loaders import FORMATS, parse_mapping
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS, MANIFEST_FILE
 from medlc_tasks.exam.store import ExamDirError, read_manifest
 from medlc_tasks.exam.textnorm import KNOWN_ENCODINGS, SourceError
-from medlc_tasks.exam.validate import CHECKS, SHORTCUT_FIX, ShortcutReport, shortcut_report, validate_exam
+from medlc_tasks.exam.validate import (
+    ACCEPTED,
+    CHECKS,
+    SHORTCUT_FIX,
+    ShortcutReport,
+    shortcut_report,
+    validate_exam,
+)
 
 console = Console()
 SHOWN_DROPS = 20  # the summary lists this many; manifest.json lists every drop
@@ -302,6 +309,13 @@ def run_validate(args: argparse.Namespace) -> int:
     except (SourceError, BookError, ExamDirError) as err:
         return print_user_error("validate-exam", err)
     _print_shortcuts(shortcuts)
+    for check, ids in problems.accepted.items():
+        console.print(
+            f"accepted: {len(ids)} items under {check}: {ACCEPTED[check]}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if not problems:
         console.print(f"[green]{escape(str(exam_dir))}: no problems[/green]", highlight=False, soft_wrap=True)
         return 0

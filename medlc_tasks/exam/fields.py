@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from medlc_tasks.exam.schema import LETTERS
 from medlc_tasks.exam.support import CONFLICT_TERMS, OPTION_ALIASES
@@ -59,10 +59,23 @@ def text_of(value: Any) -> str:
 _OPTION_LINE = re.compile(r"^([A-Ha-h])\s*[.、:)\]]?\s*(.*)$", re.DOTALL)
 
 
-def parse_options(raw: Any) -> dict[str, str]:
-    """Options as a letter dict, a list, a JSON string of either, or lines "A xxx"."""
+class ParsedOptions(NamedTuple):
+    options: dict[str, str]  # letter -> text, the slots that hold text, in source order
+    empty: list[str]  # letters of the slots whose text was empty, removed from `options`
+
+
+def parse_options(raw: Any) -> ParsedOptions:
+    """Options from a letter dict, a list, a JSON string of either, or lines "A xxx".
+
+    An option whose text is empty after normalisation is absent: real exports leave `E`
+    as "" on 4-option items. The other options keep the letters the source gave them (no
+    re-lettering), so the keyed letters and any letter an explanation names still point
+    at the same texts; a removed slot in the middle leaves a gap (A, B, D, E). The slots
+    as listed must still run A, B, C ... without gaps, and at least 2 must hold text.
+    An item with no option text at all (options that were images) is `no_option_text`.
+    """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise RowError("malformed_row", "no options")
+        raise RowError("no_option_text", "no option text: the options field is empty")
     if isinstance(raw, str):
         stripped = raw.strip()
         if stripped[:1] in "[{":
@@ -84,16 +97,19 @@ def parse_options(raw: Any) -> dict[str, str]:
                 raise RowError("malformed_row", f"option line {line!r} does not start with a letter A-H")
             pairs.append((match.group(1).upper(), match.group(2).strip()))
     letters = [letter for letter, _ in pairs]
-    if len(pairs) < 2:
-        raise RowError("malformed_row", f"expected at least 2 options, got {len(pairs)}")
     if letters != list(LETTERS[: len(letters)]):
         raise RowError(
             "malformed_row", f"option letters must run A, B, C ... without gaps; got {', '.join(letters)}"
         )
-    for letter, text in pairs:
-        if not text:
-            raise RowError("malformed_row", f"option {letter} is empty")
-    return dict(pairs)
+    options = {letter: text for letter, text in pairs if text}
+    empty = [letter for letter, text in pairs if not text]
+    if not options:
+        slots = f"all {len(pairs)} options are empty" if pairs else "there are no options"
+        raise RowError("no_option_text", f"no option text: {slots} (were they images?)")
+    if len(options) < 2:
+        only = ", ".join(options)
+        raise RowError("malformed_row", f"expected at least 2 options with text, got only {only}")
+    return ParsedOptions(options, empty)
 
 
 def _strip_letter(text: str, index: int) -> str:
@@ -106,14 +122,22 @@ def _strip_letter(text: str, index: int) -> str:
     return text
 
 
-def parse_answer(raw: Any, options: dict[str, str]) -> str:
-    """Keyed letters, sorted and de-duplicated: "A, C, E", "ace" and "ECA" all give "ACE"."""
+def parse_answer(raw: Any, options: dict[str, str], empty: list[str] | tuple[str, ...] = ()) -> str:
+    """Keyed letters, sorted and de-duplicated: "A, C, E", "ace" and "ECA" all give "ACE".
+
+    `empty` are the letters of option slots removed for having no text; a key naming one
+    is refused with that reason rather than as an unknown letter.
+    """
     text = text_of(raw)
     if not text:
         raise RowError("missing_answer", "missing answer")
     letters = re.sub(r"[\s,、;/|和及]+", "", text).upper()
     if not re.fullmatch(r"[A-Z]+", letters):
         raise RowError("answer_not_in_options", f"answer {text!r} is not option letters")
+    blank = sorted(set(letters) & set(empty))
+    if blank:
+        named = f"answer {text!r} names option {', '.join(blank)}"
+        raise RowError("answer_not_in_options", f"{named}, which has no text")
     outside = sorted(set(letters) - set(options))
     if outside:
         named = f"answer {text!r}" if len(set(letters)) == 1 else f"answer {text!r}: {', '.join(outside)}"

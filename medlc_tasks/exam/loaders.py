@@ -5,7 +5,8 @@ With `strict=True` (the default, and the CLI's) the first bad row stops the load
 `SourceError` naming the file, the row and the problem, because a silently smaller exam
 is worse than no exam. `strict=False` turns those errors into drops that the manifest lists.
 Errors that make the rest of a file unreadable (an unclosed CSV quote, malformed JSON list,
-an unreadable header) always raise.
+an unreadable header, a JSON object where a list was expected), a file with no records and
+a mapping naming a column the file lacks always raise.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class LoadResult:
     mapping: dict[str, str] | None  # field -> column(s) read; None for the native medlc format
     rows_read: int = 0
     undecodable_bytes: int = 0
+    # Option slots whose text was empty (a 4-option item exported with E = ""), removed
+    # from kept items; counted, since such an item is normal and not a malformed row.
+    empty_options_removed: int = 0
     items: list[ExamItem] = field(default_factory=list)
     drops: list[Drop] = field(default_factory=list)
 
@@ -87,6 +91,7 @@ class LoadResult:
             "kept": len(self.items),
             "dropped": len(self.drops),
             "multi_answer_kept": sum(item.is_multi_answer for item in self.items),
+            "empty_options_removed": self.empty_options_removed,
             "options": dict(sorted(options.items())),
             "drop_kinds": dict(sorted(Counter(drop.kind for drop in self.drops).items())),
         }
@@ -128,6 +133,9 @@ def load_items(
     decoded = decode_bytes(path.read_bytes(), path.name, encoding, strict)
     container = container_of(path, decoded.text)
     rows = list(iter_rows(path, decoded.text, container))
+    if not rows:
+        # A file that contributes nothing is a wrong file, not a row to drop.
+        raise SourceError(path.name, "records", f"no records: {_EMPTY_CONTAINER[container]}")
     fmt, column_map = _resolve_format(path, decoded.text, container, rows, fmt, mapping)
     # The manifest records the column mapping actually used, built-in ones included.
     result = LoadResult(path.name, sha256_file(path), fmt, decoded.encoding, column_map)
@@ -137,14 +145,14 @@ def load_items(
         result.rows_read += 1
         guess_id = f"{path.stem}-{row.number}"
         try:
-            item = _parse_row(row, fmt, column_map, guess_id)
+            item, empty_options = _parse_row(row, fmt, column_map, guess_id)
             if item.id in first_seen:
                 raise RowError("duplicate_id", f"duplicate id {item.id!r} (first at {first_seen[item.id]})")
             first_seen[item.id] = row.where
         except RowError as err:
             if strict:
                 raise SourceError(path.name, row.where, str(err)) from None
-            item_id = str((row.fields or {}).get("id", "") or guess_id)
+            item_id = _row_id(row.fields, column_map) or guess_id
             result.drops.append(Drop(path.name, row.number, item_id, err.kind, f"{row.where}: {err}"))
             continue
         if drop_multi_answer and item.is_multi_answer:
@@ -152,8 +160,22 @@ def load_items(
             result.drops.append(Drop(path.name, row.number, item.id, "multi_answer_filtered", reason))
             continue
         item.source, item.source_row = path.name, row.number
+        result.empty_options_removed += empty_options
         result.items.append(item)
     return result
+
+
+_EMPTY_CONTAINER = {
+    "csv": "the CSV has a header and no data rows",
+    "json": "the JSON list is empty",
+    "jsonl": "no line holds a record",
+}
+
+
+def _row_id(fields: dict[str, Any] | None, column_map: dict[str, str] | None) -> str:
+    """The id a row gives itself (the mapped id column, or `id`), for naming a dropped row."""
+    value = _pick(fields or {}, "id" if column_map is None else column_map.get("id"))
+    return "" if value is None or isinstance(value, (dict, list)) else normalize(str(value))
 
 
 def _resolve_format(
@@ -169,12 +191,16 @@ def _resolve_format(
             needed = "a field mapping (--map question=...,options=...,answer=...)"
             raise SourceError(path.name, "format", f"format 'mapped' needs {needed}")
         if container == "csv":
-            _check_columns(path, csv_header(path, text), mapping)
+            _check_columns(path, "line 1", "column", csv_header(path, text), mapping)
+        else:
+            keys = list(dict.fromkeys(key for row in rows if row.fields is not None for key in row.fields))
+            _check_columns(path, "records", "key", keys, mapping)
         return fmt, dict(mapping)
     return fmt, {"cmexam": CMEXAM_MAPPING, "medqa": MEDQA_MAPPING}.get(fmt)
 
 
-def _parse_row(row: Row, fmt: str, column_map: dict[str, str] | None, guess_id: str) -> ExamItem:
+def _parse_row(row: Row, fmt: str, column_map: dict[str, str] | None, guess_id: str) -> tuple[ExamItem, int]:
+    """The row's item and how many empty option slots were removed from it."""
     if row.fields is None:
         raise RowError("malformed_row", row.problem)
     _reject_undecodable(row.fields)
@@ -205,13 +231,13 @@ def _detect_format(path: Path, text: str, container: str, rows: list[Row]) -> st
     )
 
 
-def _check_columns(path: Path, header: list[str], mapping: dict[str, str]) -> None:
+def _check_columns(path: Path, where: str, noun: str, present: list[str], mapping: dict[str, str]) -> None:
+    """Every column the mapping names exists: a mistyped name is an error, not N empty rows."""
     for key, spec in mapping.items():
         for part in spec.split("+"):
-            if not any(column in header for column in part.split("|")):
-                raise SourceError(
-                    path.name, "line 1", f"--map {key}={spec}: no column {part!r}; columns are {header}"
-                )
+            if not any(column in present for column in part.split("|")):
+                found = f"{noun}s are {present}"
+                raise SourceError(path.name, where, f"--map {key}={spec}: no {noun} {part!r}; {found}")
 
 
 def _reject_undecodable(fields: dict[str, Any]) -> None:
@@ -229,7 +255,20 @@ def _pick(fields: dict[str, Any], spec: str | None) -> Any:
     return None
 
 
-def _mapped_item(fields: dict[str, Any], mapping: dict[str, str], fmt: str, guess_id: str) -> ExamItem:
+# A mapped row without one of these columns fails with this kind, naming the column.
+_MISSING_KIND = {"question": "empty_question", "options": "no_option_text", "answer": "missing_answer"}
+
+
+def _mapped_item(
+    fields: dict[str, Any], mapping: dict[str, str], fmt: str, guess_id: str
+) -> tuple[ExamItem, int]:
+    for key, kind in _MISSING_KIND.items():
+        spec = mapping[key]
+        # MedQA rows without answer_idx are read from their answer text instead.
+        medqa_answer_text = key == "answer" and fmt == "medqa" and "answer" in fields
+        present = "+" in spec or any(column in fields for column in spec.split("|"))
+        if not present and not medqa_answer_text:
+            raise RowError(kind, f"this record has no {key} (no key {spec!r})")
     options_spec = mapping["options"]
     if "+" in options_spec:  # one column per option, in letter order
         raw_options: Any = [fields.get(column, "") for column in options_spec.split("+")]
@@ -238,14 +277,14 @@ def _mapped_item(fields: dict[str, Any], mapping: dict[str, str], fmt: str, gues
     question = text_of(_pick(fields, mapping["question"]))
     if not question:
         raise RowError("empty_question", "empty question")
-    options = parse_options(raw_options)
+    options, empty = parse_options(raw_options)
     answer_raw = _pick(fields, mapping["answer"])
     if fmt == "medqa" and not text_of(answer_raw):
         answer_raw = letter_of_answer_text(fields.get("answer"), options)
-    answer = parse_answer(answer_raw, options)
+    answer = parse_answer(answer_raw, options, empty)
     used = {column for spec in mapping.values() for part in spec.split("+") for column in part.split("|")}
     meta = {key: value for key, value in fields.items() if key not in used and value not in ("", None)}
-    return ExamItem(
+    item = ExamItem(
         id=text_of(_pick(fields, mapping.get("id"))) or guess_id,
         question=question,
         options=options,
@@ -255,9 +294,10 @@ def _mapped_item(fields: dict[str, Any], mapping: dict[str, str], fmt: str, gues
         difficulty=text_of(_pick(fields, mapping.get("difficulty"))),
         meta=meta,
     )
+    return item, len(empty)
 
 
-def _medlc_item(fields: dict[str, Any]) -> ExamItem:
+def _medlc_item(fields: dict[str, Any]) -> tuple[ExamItem, int]:
     unknown = sorted(set(fields) - _MEDLC_FIELDS)
     if unknown:
         raise RowError("malformed_row", f"unknown key(s) {unknown}; extra data belongs under 'meta'")
@@ -267,8 +307,8 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
     item_id = text_of(fields.get("id"))
     if not item_id:
         raise RowError("malformed_row", "missing id")
-    options = parse_options(fields.get("options"))
-    answer = parse_answer(fields.get("answer"), options)
+    options, empty = parse_options(fields.get("options"))
+    answer = parse_answer(fields.get("answer"), options, empty)
     anchors = fields.get("anchors", [])
     if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors):
         raise RowError("malformed_row", "'anchors' must be a list of strings")
@@ -278,7 +318,7 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
         if not isinstance(flags[key], bool):
             raise RowError("malformed_row", f"{key!r} must be true or false, got {flags[key]!r}")
     common = fields.get("common_knowledge_answer") or ""
-    common = parse_answer(common, options) if common else ""
+    common = parse_answer(common, options, empty) if common else ""
     if flags["contradicts_common_knowledge"] and (not common or common == answer):
         raise RowError(
             "malformed_row",
@@ -291,7 +331,7 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
         meta = {**meta, OPTION_ALIASES: option_aliases(meta[OPTION_ALIASES], options)}
     if CONFLICT_TERMS in meta:
         meta = {**meta, CONFLICT_TERMS: conflict_terms(meta[CONFLICT_TERMS])}
-    return ExamItem(
+    item = ExamItem(
         id=item_id,
         question=question,
         options=options,
@@ -305,3 +345,4 @@ def _medlc_item(fields: dict[str, Any]) -> ExamItem:
         anchors=[normalize(anchor) for anchor in anchors if normalize(anchor)],
         meta=meta,
     )
+    return item, len(empty)

@@ -16,7 +16,7 @@ from medlc_tasks.exam.plan import Shortfall
 from medlc_tasks.exam.schema import DEPTHS, FORMAT_VERSION, MANIFEST_FILE, BuiltRecord, PreparedItem
 from medlc_tasks.exam.store import CLOSED_BUCKET, record_file
 from medlc_tasks.exam.summary import advice, top_reasons
-from medlc_tasks.exam.support import ItemFacts
+from medlc_tasks.exam.support import ItemFacts, missing_key_options
 
 
 def drop_summary(
@@ -69,6 +69,9 @@ def compose_manifest(
             key_named_most.setdefault(item_id, []).append(bucket)
     short = {entry.item.id for entry in prepared if entry.decoys_missing} | set(key_named_most)
     dropped = drop_summary(loads, drops, [s.bucket for s in skipped], len(short))
+    # Explanations that support the key without its text (or an alias): normal in real
+    # exams; validate-exam reports them as a count instead of failing them.
+    paraphrased = {item.id for item in items if missing_key_options(item.evidence, ItemFacts.of_item(item))}
     return {
         "format_version": FORMAT_VERSION,
         "builder_version": builder_version,
@@ -105,6 +108,8 @@ def compose_manifest(
             "contradicts_common_knowledge": sum(item.contradicts_common_knowledge for item in items),
             "departments": _sorted_counts(item.department or "(none)" for item in items),
             "evidence_from_reference": sum(entry.evidence_from != "explanation" for entry in prepared),
+            "evidence_paraphrases_key": len(paraphrased),
+            "empty_options_removed": sum(load.empty_options_removed for load in loads),
             "pool_repeats_removed": pool_repeats_removed,
             # Passages refused as distractors while ranking, summed over items.
             "distractors_refused_conflicting": sum(entry.refused_conflicting for entry in prepared),
@@ -143,6 +148,7 @@ def compose_manifest(
                 "row": entry.item.source_row,
                 "anchors": entry.item.anchors,
                 "evidence_from": entry.evidence_from,
+                "evidence_paraphrases_key": entry.item.id in paraphrased,
                 "common_knowledge_answer": entry.item.common_knowledge_answer,
                 "distractors_refused": {
                     "conflicting": entry.refused_conflicting,

@@ -30,19 +30,41 @@ class Row:
 
 
 def container_of(path: Path, text: str) -> str:
-    """csv, json (one list) or jsonl, from the suffix and, for .json, the first character."""
+    """csv, json (one list) or jsonl, from the suffix and, for .json, the content.
+
+    A `.json` file is a list of records, or JSONL under another name. A file that is one
+    JSON object (or any other single value) is neither, and is refused here: read as JSONL
+    it would be a single record with the wrong keys.
+    """
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
     if suffix == ".jsonl":
         return "jsonl"
     if suffix == ".json":
-        return "json" if text.lstrip().startswith("[") else "jsonl"
+        if text.lstrip().startswith("["):
+            return "json"
+        _refuse_single_json_value(path, text)
+        return "jsonl"
     raise SourceError(
         path.name,
         "file name",
         f"cannot tell the layout from suffix {suffix!r}; expected .csv, .json or .jsonl",
     )
+
+
+def _refuse_single_json_value(path: Path, text: str) -> None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return  # several values (JSONL), or rows that are malformed one by one
+    expected = "expected a JSON list of records, or JSONL (one object per line)"
+    if not isinstance(value, dict):
+        raise SourceError(path.name, "top level", f"{expected}; got a single {type(value).__name__}")
+    lists = [key for key, inner in value.items() if isinstance(inner, list) and inner]
+    hint = f"; its key {lists[0]!r} holds a list: save that list as the file" if lists else ""
+    keys = sorted(value)[:10]
+    raise SourceError(path.name, "top level", f"{expected}; got one JSON object with keys {keys}{hint}")
 
 
 def iter_rows(path: Path, text: str, container: str) -> Iterator[Row]:

@@ -46,7 +46,9 @@ class ExamItem:
 
     id: str
     question: str
-    options: dict[str, str]  # letter -> option text, letters contiguous from "A"
+    # letter -> option text, in source order; a slot the source left empty is absent and
+    # the others keep their letters (usually A, B, C ...; a middle gap stays a gap)
+    options: dict[str, str]
     answer: str  # keyed letters, sorted, e.g. "B" or "ACE"
     evidence: str  # the gold passage (explanation, analysis or reference passage)
     department: str = ""

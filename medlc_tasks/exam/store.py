@@ -38,6 +38,26 @@ def read_manifest(exam_dir: str | Path) -> dict[str, Any]:
         raise ExamDirError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
 
 
+def require_bucket(exam_dir: str | Path, manifest: dict[str, Any], bucket: str) -> None:
+    """Refuse a bucket the exam was not built with, naming the exam, the bucket, the
+    buckets it has and, for a bucket the build skipped, why (the manifest's
+    `buckets_skipped`: bucket -> {"message": ...}), so a task never becomes an empty
+    dataset or a traceback."""
+    built = manifest.get("buckets", {})
+    if bucket == CLOSED_BUCKET or bucket in built:
+        return
+    order = [name for name in manifest.get("bucket_order", built) if name in built]
+    has = f"it has {', '.join(order) or 'no open-book buckets'} (and {CLOSED_BUCKET})"
+    skipped = manifest.get("buckets_skipped", {}).get(bucket)
+    if skipped is not None:
+        why = f"the build skipped it ({skipped.get('message', 'the pool could not fill it')})"
+        fix = "rebuild with more text (--reference FILE) to get it, or choose a task for a bucket it has"
+    else:
+        why = "it was not among the buckets built"
+        fix = f"rebuild with --buckets naming {bucket}, or choose a task for a bucket it has"
+    raise ExamDirError(f"exam {exam_dir} has no bucket {bucket!r}: {why}; {has}; {fix}")
+
+
 def read_records(exam_dir: str | Path, bucket: str) -> list[BuiltRecord]:
     """All records of one bucket ("closed" for closed book), in file order."""
     path = Path(exam_dir) / record_file(bucket)

@@ -151,9 +151,16 @@ def distractor_conflict(
 
 
 def missing_key_options(passage: str, facts: ItemFacts, passage_key: str | None = None) -> list[str]:
-    """Keyed letters whose option text the passage does not contain (empty = supports the key)."""
+    """Keyed letters the passage names neither by option text nor by a meta.option_aliases
+    term (empty = supports the key). An alias is how an author says "this explanation names
+    the key in other words", so a listed paraphrase counts as named."""
     key = match_key(passage) if passage_key is None else passage_key
-    return [letter for letter in facts.answer if not contains_term(key, facts.options[letter])]
+    return [
+        letter
+        for letter in facts.answer
+        if not contains_term(key, facts.options[letter])
+        and not any(contains_term(key, alias) for alias in facts.aliases.get(letter, ()))
+    ]
 
 
 def is_near_duplicate(a: frozenset[str], b: frozenset[str], rules: SupportRules) -> bool:

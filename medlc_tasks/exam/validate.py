@@ -41,6 +41,7 @@ SHORTCUT_FIX = (
 CHECKS = (
     "file_hash",
     "bucket_file",
+    "empty_exam",
     "same_items",
     "record",
     "book_join",
@@ -63,26 +64,48 @@ class Problem:
     message: str
 
 
-class _Findings(list):
-    """Problems in the order found, with a terse way to add one."""
+# What validate-exam accepts without calling it a problem, and reports as a count:
+# check -> why. An explanation that supports the key in other words is normal in real
+# exams; the builder marks such items in the manifest (items.<id>.evidence_paraphrases_key).
+# A counterfactual key is the exception: its evidence must state it (text or alias),
+# because no reader could know a fictional rule otherwise.
+ACCEPTED = {
+    "evidence_supports_key": "explanation paraphrases the key (evidence_paraphrases_key in the manifest)",
+}
+
+
+class Findings(list):
+    """The problems found, in order, plus `accepted`: check -> ids of items that were
+    accepted under `ACCEPTED` instead of being reported as problems."""
+
+    def __init__(self, problems=()):
+        super().__init__(problems)
+        self.accepted: dict[str, list[str]] = {}
 
     def add(self, item_id: str, bucket: str, check: str, message: str) -> None:
         self.append(Problem(item_id, bucket, check, message))
 
+    def accept(self, check: str, item_id: str) -> None:
+        ids = self.accepted.setdefault(check, [])
+        if item_id not in ids:
+            ids.append(item_id)
+
 
 def validate_exam(
     exam_dir: str | Path, skip: tuple[str, ...] = (), shortcuts: ShortcutReport | None = None
-) -> list[Problem]:
+) -> Findings:
     """Every problem found in a built exam, in a stable order; an empty list means it passed.
 
-    `shortcuts` is the exam's `shortcut_report` when the caller has already made it.
+    The result is a list of `Problem`; its `accepted` attribute counts what passed only
+    because a documented rule accepts it (see `ACCEPTED`). `shortcuts` is the exam's
+    `shortcut_report` when the caller has already made it.
     """
     unknown = sorted(set(skip) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check(s) {unknown}; expected some of {CHECKS}")
     exam_dir = Path(exam_dir)
     manifest = read_manifest(exam_dir)
-    found = _Findings()
+    found = Findings()
     _check_files(exam_dir, manifest, found)
     config = manifest.get("config", {})
     checker = _BookChecker(
@@ -90,22 +113,19 @@ def validate_exam(
     )
     items_info = manifest.get("items", {})
     buckets = manifest.get("buckets", {})
-    expected_ids = None
+    closed: dict[str, BuiltRecord] | None = None
     for bucket in [CLOSED_BUCKET, *manifest.get("bucket_order", list(buckets))]:
         try:
             records = read_records(exam_dir, bucket)
         except ExamDirError as err:
             found.add("", bucket, "bucket_file", str(err))
             continue
-        ids = [record.id for record in records]
-        if expected_ids is None:
-            expected_ids = ids
-        elif ids != expected_ids:
-            missing, extra = sorted(set(expected_ids) - set(ids)), sorted(set(ids) - set(expected_ids))
-            message = (
-                f"items differ from the closed book: missing {missing[:5]}, extra {extra[:5]}, or reordered"
-            )
-            found.add("", bucket, "same_items", message)
+        if closed is None:
+            closed = {record.id: record for record in records}
+            if not records:
+                found.add("", bucket, "empty_exam", _empty_exam_message(manifest))
+        else:
+            _check_same_items(bucket, closed, records, found)
         for record in records:
             _check_record(record, found)
         if bucket == CLOSED_BUCKET:
@@ -117,7 +137,9 @@ def validate_exam(
                 found.add(record.id, bucket, "book_length", message)
             checker.check(record, items_info.get(record.id, {}), found)
     _check_shortcuts(shortcuts or shortcut_report(exam_dir), found)
-    return [problem for problem in found if problem.check not in skip]
+    result = Findings(problem for problem in found if problem.check not in skip)
+    result.accepted = {check: ids for check, ids in found.accepted.items() if check not in skip}
+    return result
 
 
 @dataclass(frozen=True)
@@ -146,12 +168,43 @@ def shortcut_report(exam_dir: str | Path) -> ShortcutReport:
     return ShortcutReport(figures, limits, breaches)
 
 
-def _check_shortcuts(report: ShortcutReport, found: _Findings) -> None:
+def _check_shortcuts(report: ShortcutReport, found: Findings) -> None:
     if report.limits.enforce:
         found.extend(report.breaches)
 
 
-def _check_files(exam_dir: Path, manifest: dict[str, Any], found: _Findings) -> None:
+
+
+def _empty_exam_message(manifest: dict[str, Any]) -> str:
+    counts = manifest.get("counts", {})
+    kinds = ", ".join(f"{kind}: {n}" for kind, n in manifest.get("drop_kinds", {}).items()) or "none"
+    read = counts.get("items_read", "?")
+    return f"the exam holds no items ({read} read, all dropped; drop kinds: {kinds}): nothing to score"
+
+
+_COMPARED = ("question", "choices", "options", "answer")
+
+
+def _check_same_items(
+    bucket: str, closed: dict[str, BuiltRecord], records: list[BuiltRecord], found: Findings
+) -> None:
+    """Every bucket asks the closed book's items, in its order, with the same question,
+    options and answer: a score difference between buckets must come from the book alone."""
+    ids = [record.id for record in records]
+    if ids != list(closed):
+        missing, extra = sorted(set(closed) - set(ids)), sorted(set(ids) - set(closed))
+        message = f"items differ from the closed book: missing {missing[:5]}, extra {extra[:5]}, or reordered"
+        found.add("", bucket, "same_items", message)
+    for record in records:
+        twin = closed.get(record.id)
+        if twin is None:
+            continue
+        differ = [name for name in _COMPARED if getattr(record, name) != getattr(twin, name)]
+        if differ:
+            found.add(record.id, bucket, "same_items", f"{', '.join(differ)} differ from the closed book")
+
+
+def _check_files(exam_dir: Path, manifest: dict[str, Any], found: Findings) -> None:
     for name, digest in sorted(manifest.get("files", {}).items()):
         path = exam_dir / name
         if not path.is_file():
@@ -162,7 +215,7 @@ def _check_files(exam_dir: Path, manifest: dict[str, Any], found: _Findings) -> 
             )
 
 
-def _check_record(record: BuiltRecord, found: _Findings) -> None:
+def _check_record(record: BuiltRecord, found: Findings) -> None:
     def problem(message: str) -> None:
         found.add(record.id, record.bucket, "record", message)
 
@@ -176,7 +229,7 @@ def _check_record(record: BuiltRecord, found: _Findings) -> None:
         problem(f"answer_index {record.answer_index} does not point at {record.answer!r}")
 
 
-def _check_balance(bucket: str, records: list[BuiltRecord], found: _Findings) -> None:
+def _check_balance(bucket: str, records: list[BuiltRecord], found: Findings) -> None:
     counts = Counter(record.depth for record in records)
     spread = {depth: counts.get(depth, 0) for depth in DEPTHS}
     if records and max(spread.values()) - min(spread.values()) > 1:
@@ -190,7 +243,7 @@ class _BookChecker:
         self.rules, self.tolerance = rules, tolerance
         self._facts: dict[str, ItemFacts] = {}
 
-    def check(self, record: BuiltRecord, info: dict[str, Any], found: _Findings) -> None:
+    def check(self, record: BuiltRecord, info: dict[str, Any], found: Findings) -> None:
         """`info` is the manifest's entry for the item: anchors, and meta with aliases and conflict terms."""
 
         def problem(check: str, message: str) -> None:
@@ -217,10 +270,16 @@ class _BookChecker:
         facts = self._facts[record.id]
         gold = record.passages[record.gold_index]
         missing = missing_key_options(gold, facts)
-        if missing:
+        if missing and info.get("evidence_paraphrases_key") and not record.counterfactual:
+            found.accept("evidence_supports_key", record.id)
+        elif missing:
             texts = ", ".join(f"{letter} {facts.options[letter]!r}" for letter in missing)
+            stated = "a counterfactual key must be stated"
+            why = stated if record.counterfactual else "not marked as paraphrased"
             problem(
-                "evidence_supports_key", f"the gold passage does not contain the keyed option text {texts}"
+                "evidence_supports_key",
+                f"the gold passage does not contain the keyed option text {texts} ({why}; "
+                "name it through meta.option_aliases if the passage says it in other words)",
             )
         gold_grams = _trigrams(gold)
         for index, passage in enumerate(record.passages):
