@@ -139,8 +139,9 @@ def echoes_options(response: str, doc: Mapping[str, Any]) -> bool:
         copied = 1
         while start + copied < len(lines) and _listed_option(lines[start + copied], doc) == copied:
             copied += 1
-        last = start + copied
-        if last == len(lines) - 1 and copied < n and _listed_option(lines[last], doc, prefix_only=True) == copied:
+        last = start + copied  # must be the response's last line, breaking off option `copied`
+        broken_off = last == len(lines) - 1 and _listed_option(lines[last], doc, prefix_only=True) == copied
+        if copied < n and broken_off:
             return True
     return False
 
