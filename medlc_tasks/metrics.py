@@ -4,7 +4,8 @@ Keys, by variant (all real metric keys; none is ever a placeholder value):
 
 * headline: `acc` (letter, cloze, gen), `acc_norm` (cloze: log-likelihood divided by the
   option's length in characters, as lm-eval computes it), `format_compliance` (gen: the
-  share of answers from which option letters could be extracted);
+  share of answers that give option letters and obey the answer rules of
+  `answer_letters`: no echo of the options block, one letter for a single-answer item);
 * breakdowns of each accuracy headline, each averaged only over the items it names:
   `<acc>_depth_0|25|50|75|100` (gold passage depth; open-book only),
   `<acc>_counterfactual`, `<acc>_factual`, `<acc>_contradicting` (counterfactual items
@@ -26,6 +27,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from medlc_tasks.exam.textnorm import match_key
+
 DEPTH_PERCENTS = (0, 25, 50, 75, 100)
 DEPTH_SUFFIXES = tuple(f"depth_{p}" for p in DEPTH_PERCENTS)
 KIND_SUFFIXES = ("counterfactual", "factual", "contradicting")
@@ -43,11 +46,11 @@ BROKEN_DOWN: dict[str, tuple[str, ...]] = {
     "gen": ("acc",),
 }
 
-# What lm-eval's regex filter returns when it finds no letters (its default fallback).
-NO_ANSWER = "[invalid]"
-# Option letters as a model writes them: "B", "ACD", "A、C", "B和D", full-width "Ｂ". A letter
-# glued to other Latin letters ("Because") is a word, not an answer.
-LETTERS_PATTERN = r"(?<![A-Za-z])([A-HＡ-Ｈ](?:[\s,，、和及]*[A-HＡ-Ｈ])*)(?![A-Za-z])"
+# Option letters as a model writes them (after NFKC, so full-width "Ｂ" is "B"): "B", "ACD",
+# "A、C", "B和D". A letter glued to other Latin letters ("Because") is a word, not an answer.
+_LETTER_RUN = re.compile(r"(?<![A-Za-z])([A-H](?:[\s,、和及]*[A-H])*)(?![A-Za-z])")
+# One line of a listed option: "A. text", "A、text", "(A) text", "A: text".
+_OPTION_LINE = re.compile(r"^\(?([A-H])(?![A-Za-z])\)?[.、:)]?\s*(.*)$")
 
 
 def breakdown_suffixes(doc: Mapping[str, Any], open_book: bool) -> list[str]:
@@ -104,16 +107,74 @@ def score_cloze(doc: Mapping[str, Any], results: Sequence[tuple[float, bool]]) -
     )
 
 
-def extracted_letters(filtered: str) -> str:
-    """The sorted set of option letters in a filtered answer; "" when there were none."""
-    if filtered == NO_ANSWER:
+def _lines(response: str) -> list[str]:
+    return [line.strip() for line in unicodedata.normalize("NFKC", response).splitlines() if line.strip()]
+
+
+def _listed_option(line: str, doc: Mapping[str, Any], prefix_only: bool = False) -> int | None:
+    """The index of the option this line lists ("B. <option B's text>"), else None.
+    With `prefix_only`, a line that breaks off inside the text ("B. 急性前") counts too."""
+    listed = _OPTION_LINE.match(line)
+    if listed is None or listed.group(1) not in doc["choices"]:
+        return None
+    index = list(doc["choices"]).index(listed.group(1))
+    text, option = match_key(listed.group(2)), match_key(doc["options"][index])
+    return index if option and (option.startswith(text) if prefix_only else text == option) else None
+
+
+def echoes_options(response: str, doc: Mapping[str, Any]) -> bool:
+    """Whether a generated answer restates the item's options block instead of answering.
+
+    It does when it lists every option ("A. <text>" lines), or when it copies the block from
+    option A and breaks off inside a later option: the generation budget ran out mid-echo.
+    Listing only the chosen options with their texts is an answer, not an echo.
+    """
+    lines = _lines(response)
+    n = len(doc["choices"])
+    if {_listed_option(line, doc) for line in lines} >= set(range(n)):
+        return True
+    for start, line in enumerate(lines):
+        if _listed_option(line, doc) != 0:
+            continue
+        copied = 1
+        while start + copied < len(lines) and _listed_option(lines[start + copied], doc) == copied:
+            copied += 1
+        last = start + copied  # must be the response's last line, breaking off option `copied`
+        broken_off = last == len(lines) - 1 and _listed_option(lines[last], doc, prefix_only=True) == copied
+        if copied < n and broken_off:
+            return True
+    return False
+
+
+def answer_letters(response: str, doc: Mapping[str, Any]) -> str:
+    """The sorted option letters a generated answer gives; "" when it is non-compliant.
+
+    The answer is the first run of letters in the response ("B。因为……" gives "B",
+    "A、C、D" gives "ACD"), together with every option it lists with its text ("A. …"
+    and "C. …" lines give "AC"). It is non-compliant, and so wrong, when it gives no
+    letters, restates the options block (`echoes_options`), names a letter the item does
+    not have, or names more than one letter for a single-answer item.
+    """
+    text = unicodedata.normalize("NFKC", response)
+    if echoes_options(text, doc):
         return ""
-    return "".join(sorted(set(re.findall("[A-H]", unicodedata.normalize("NFKC", filtered)))))
+    listed = {_listed_option(line, doc) for line in _lines(text)} - {None}
+    letters = {doc["choices"][i] for i in listed}
+    found = _LETTER_RUN.search(text)
+    if found is not None:
+        letters |= set(re.findall("[A-H]", found.group(1)))
+    if not letters <= set(doc["choices"]) or (len(letters) > 1 and not doc["multi_answer"]):
+        return ""
+    return "".join(sorted(letters))
 
 
 def score_gen(doc: Mapping[str, Any], results: Sequence[str]) -> dict[str, float]:
-    """One item of a generative variant: exact set match of the extracted letters."""
-    letters = extracted_letters(results[0])
+    """One item of a generative variant: exact set match of the answer's letters.
+
+    `results[0]` is the raw generated text (the gen tasks' `letters` filter only takes the
+    first response), so the compliance rules can see echoes and extra letters.
+    """
+    letters = answer_letters(results[0], doc)
     return _with_breakdowns(
         doc,
         "gen",

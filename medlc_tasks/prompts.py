@@ -1,9 +1,25 @@
-"""How an exam item becomes a prompt, one function per scoring variant.
+"""How an exam item becomes a prompt, one function for every scoring variant.
 
 The over-length policy measures the exact prompt the task sends, so the dataset loader,
 the task's `doc_to_text` and the scorer backend all render through `render_prompt`.
 A record without a book (closed-book, or a flagged item whose book was withheld) is asked
 with the closed-book wording.
+
+Layout (task version 2.0): what every variant shares comes first, what tells them apart
+comes last, so the letter, cloze and generative prompts of one item share one prefix
+holding the instruction, the whole book and the question. A backend that reuses a read
+prefix therefore reads each book once across the variants.
+
+    <shared instruction>            one per open/closed book, the same for every variant
+
+    参考资料：                        open book only
+    <book>
+
+    问题：<question>
+    <variant tail>                  letter: options, 答案：
+                                    cloze:  答案：
+                                    gen:    options, blank line, the letters-only
+                                            instruction, 答案：
 """
 
 from __future__ import annotations
@@ -21,20 +37,18 @@ CLOZE_DELIMITER = ""
 # Generation budget; _gen_template_yaml's generation_kwargs.max_gen_toks must equal it
 # (tests check), because the over-length policy reserves exactly this much room.
 GEN_MAX_TOKENS = 32
+# A model that has answered and goes on writes a blank line or a new "问题：". The prompt
+# itself holds both (between its parts), but generation only sees what follows "答案：".
 GEN_STOP = ["\n\n", "问题："]
 
-_INSTRUCTIONS: dict[tuple[str, bool], str] = {
-    ("letter", True): "以下是一道医学考试单项选择题，并附有参考资料。请根据参考资料选出正确答案。",
-    ("letter", False): "以下是一道医学考试单项选择题。请选出正确答案。",
-    ("cloze", True): "以下是一道医学考试题，并附有参考资料。请根据参考资料回答问题。",
-    ("cloze", False): "以下是一道医学考试题。请回答问题。",
-    ("gen", True): (
-        "以下是一道医学考试选择题，并附有参考资料。请根据参考资料作答。"
-        "只写出正确选项的字母（多选题写出全部正确字母，如 ACD），不要解释。"
-    ),
-    ("gen", False): (
-        "以下是一道医学考试选择题。请作答。只写出正确选项的字母（多选题写出全部正确字母，如 ACD），不要解释。"
-    ),
+ANSWER_CUE = "答案："
+_SHARED_INSTRUCTION = {
+    True: "以下是一道医学考试题，并附有参考资料。请根据参考资料回答问题。",
+    False: "以下是一道医学考试题。请回答问题。",
+}
+_GEN_INSTRUCTION = {
+    False: "本题为单选题。只写出正确选项的字母，不要解释。",
+    True: "本题为多选题。只写出全部正确选项的字母（如 ACD），不要解释。",
 }
 
 
@@ -43,27 +57,33 @@ def _get(record: Any, name: str) -> Any:
 
 
 def options_block(record: Any) -> str:
+    """The options as the letter and gen variants list them: one "A. text" line each."""
     pairs = zip(_get(record, "choices"), _get(record, "options"), strict=True)
     return "\n".join(f"{letter}. {text}" for letter, text in pairs)
+
+
+def shared_prefix(record: Any) -> str:
+    """Instruction, book and question: the start every variant's prompt has in common."""
+    book = _get(record, "book")
+    parts = [_SHARED_INSTRUCTION[bool(book)]]
+    if book:
+        parts.append(f"参考资料：\n{book}")
+    parts.append(f"问题：{_get(record, 'question')}\n")
+    return "\n\n".join(parts)
 
 
 def render_prompt(record: Any, variant: str) -> str:
     """The full prompt for a BuiltRecord or a task doc (a dict with the same fields)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; expected one of {VARIANTS}")
-    book = _get(record, "book")
-    parts = [_INSTRUCTIONS[(variant, bool(book))]]
-    if book:
-        parts.append(f"参考资料：\n{book}")
-    question = _get(record, "question")
     if variant == "cloze":
-        parts.append(f"问题：{question}\n答案：")
+        tail = ANSWER_CUE
     elif variant == "gen":
-        kind = "多选题" if _get(record, "multi_answer") else "单选题"
-        parts.append(f"问题（{kind}）：{question}\n{options_block(record)}\n答案：")
+        instruction = _GEN_INSTRUCTION[bool(_get(record, "multi_answer"))]
+        tail = f"{options_block(record)}\n\n{instruction}\n{ANSWER_CUE}"
     else:
-        parts.append(f"问题：{question}\n{options_block(record)}\n答案：")
-    return "\n\n".join(parts)
+        tail = f"{options_block(record)}\n{ANSWER_CUE}"
+    return shared_prefix(record) + tail
 
 
 def choices_for(record: Any, variant: str) -> list[str]:

@@ -78,7 +78,7 @@ def test_results_path_is_fingerprint_task_version_exam_hash(full_run):
     root, _ = full_run
     pair = ResultStore(root).done_pairs()[0]
     fingerprint, task, version, exam_hash = pair.relative_to(root).parts
-    assert len(fingerprint) == 16 and task in TASKS and version == "1.0" and len(exam_hash) == 16
+    assert len(fingerprint) == 16 and task in TASKS and version == "2.0" and len(exam_hash) == 16
     assert json.loads((root / fingerprint / "model.json").read_text())["fingerprint"] == fingerprint
 
 

@@ -66,13 +66,13 @@ def test_every_task_builds_on_the_fixture_and_renders_its_first_item():
         doc = task.eval_docs[0]
         assert doc["question"] in task.doc_to_text(doc), name
         assert task.doc_to_text(doc).endswith("答案："), name
-        assert task.VERSION == 1.0, name
+        assert task.VERSION == 2.0, name
 
 
-def test_every_group_declares_version_1():
+def test_every_group_declares_version_2():
     groups = [yaml.safe_load(text) for name, text in GENERATED.items() if name.startswith("_medlc")]
     assert sorted(g["group"] for g in groups) == sorted(GROUPS)
-    assert {g["metadata"]["version"] for g in groups} == {1.0}
+    assert {g["metadata"]["version"] for g in groups} == {2.0}
 
 
 def test_fixture_exam_matches_its_generator(tmp_path):

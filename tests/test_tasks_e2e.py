@@ -72,8 +72,8 @@ def test_task_config_records_the_exam_file_and_its_hash(hf_results):
     assert loaded["window_tokens"] == 4096  # the tiny model's max_position_embeddings
 
 
-def test_tasks_report_version_1(hf_results):
-    assert {hf_results["versions"][task] for task in TASK_VARIANTS} == {1.0}
+def test_tasks_report_version_2(hf_results):
+    assert {hf_results["versions"][task] for task in TASK_VARIANTS} == {2.0}
 
 
 def test_documented_lm_eval_command_scores_the_group(tiny_model_dir, tmp_path):

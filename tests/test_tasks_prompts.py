@@ -1,15 +1,15 @@
-"""How exam items become prompts and how generated answers become option letters."""
+"""How exam items become prompts: what each variant shows, and the prefix all of them share."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from lm_eval.filters.extraction import RegexFilter
 from tasks_support import FIXTURE_EXAM
 
 from medlc_tasks.exam.fit import withhold_book
 from medlc_tasks.exam.store import read_records
-from medlc_tasks.metrics import LETTERS_PATTERN, NO_ANSWER, extracted_letters
-from medlc_tasks.prompts import continuations, render_prompt
+from medlc_tasks.prompts import VARIANTS, continuations, options_block, render_prompt, shared_prefix
 
 
 @pytest.fixture(scope="module")
@@ -50,35 +50,51 @@ def test_generative_prompt_says_when_an_item_has_several_answers(records):
     assert "单选题" in render_prompt(records["t01"], "gen").split("\n\n")[-1]
 
 
+def test_generative_prompt_asks_for_letters_only_after_the_options(records):
+    prompt = render_prompt(records["t01"], "gen")
+    instruction = prompt.split("\n\n")[-1]
+    assert "只写出正确选项的字母" in instruction and "不要解释" in instruction
+    assert prompt.index("E. 肺栓塞") < prompt.index(instruction)
+    assert prompt.endswith("答案：")
+
+
+@pytest.mark.parametrize("item", ["t01", "t06"])
+def test_every_variant_shares_one_prefix_holding_the_book_and_the_question(records, item):
+    record = records[item]
+    prompts = [render_prompt(record, variant) for variant in VARIANTS]
+    shared = os.path.commonprefix(prompts)
+    assert shared == shared_prefix(record)
+    assert record.book in shared and shared.rstrip().endswith(record.question)
+
+
+def test_closed_book_variants_share_the_question_too(records):
+    record = withhold_book(records["t01"])
+    shared = os.path.commonprefix([render_prompt(record, variant) for variant in VARIANTS])
+    assert shared.rstrip().endswith(record.question)
+
+
+def test_open_book_variants_share_one_instruction(records):
+    record = records["t01"]
+    first_lines = {render_prompt(record, variant).split("\n\n")[0] for variant in VARIANTS}
+    assert len(first_lines) == 1
+
+
+def test_letter_and_gen_prompts_list_the_options_after_the_question(records):
+    record = records["t01"]
+    for variant in ("letter", "gen"):
+        prompt = render_prompt(record, variant)
+        assert prompt.index(record.question) < prompt.index(options_block(record)), variant
+
+
+def test_no_variant_prompt_is_contained_in_another(records):
+    # The backend's length guard finds which variant rendered a context by searching for
+    # each variant's prompt in it; containment would make it re-render the wrong one.
+    for record in (records["t01"], withhold_book(records["t01"])):
+        prompts = {variant: render_prompt(record, variant) for variant in VARIANTS}
+        for variant, prompt in prompts.items():
+            assert [v for v, other in prompts.items() if v != variant and prompt in other] == []
+
+
 def test_unknown_variant_is_refused(records):
     with pytest.raises(ValueError, match="unknown prompt variant"):
         render_prompt(records["t01"], "essay")
-
-
-def lm_eval_extracts(answer: str) -> str:
-    """What the gen tasks' lm-eval regex filter, then medlc, make of one generated answer."""
-    (filtered,) = RegexFilter(regex_pattern=LETTERS_PATTERN, fallback=NO_ANSWER).apply([[answer]], [{}])[0]
-    return extracted_letters(filtered)
-
-
-@pytest.mark.parametrize(
-    "answer, letters",
-    [
-        ("B", "B"),
-        (" C\n", "C"),
-        ("答案：D", "D"),
-        ("ACD", "ACD"),
-        ("A、C、D", "ACD"),
-        ("D和A", "AD"),
-        ("Ｂ", "B"),
-        ("The answer is E.", "E"),
-        ("B。解析：资料第二段提到……", "B"),
-    ],
-)
-def test_option_letters_are_extracted_from_a_generated_answer(answer, letters):
-    assert lm_eval_extracts(answer) == letters
-
-
-@pytest.mark.parametrize("answer", ["", "我不确定。", "Because it is described", "答案是心肌梗死"])
-def test_answers_without_option_letters_yield_nothing(answer):
-    assert lm_eval_extracts(answer) == ""
