@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import lm_eval.models  # noqa: F401  (see below)
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
@@ -45,6 +46,10 @@ from lm_eval.api.registry import register_model
 from medlc_tasks.exam.shortcuts import count_choice, item_rng, most_named, option_counts
 from medlc_tasks.exam.textnorm import normalize
 from medlc_tasks.prompts import continuations
+
+# lm-eval fills its model registry with the built-in names (hf, vllm, ...) only when the
+# registry is empty at the first lookup; registering medlc-baseline first would hide them.
+# Importing lm_eval.models (a name -> module mapping, no heavy imports) fills it now.
 
 METHODS = ("count", "retrieve", "random")
 DEFAULT_SEED = 1234

@@ -77,7 +77,7 @@ def mini_exam(tmp_path_factory):
     for bucket, name in (("1k", bucket_file("1k")), ("closed", "closedbook.v1.jsonl")):
         lines = [mini_record(item, bucket).to_json() + "\n" for item in MINI_EXAM]
         (out / name).write_text("".join(lines), encoding="utf-8")
-    (out / MANIFEST_FILE).write_text(json.dumps({"note": "test_baselines mini exam"}), encoding="utf-8")
+    (out / MANIFEST_FILE).write_text(json.dumps({"note": "test_baselines mini exam", "buckets": {"1k": 1000}, "bucket_order": ["1k"]}), encoding="utf-8")
     return out
 
 
