@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc.runner.store import MODEL_FILE, RECORD_FILE, RESULTS_FILE, ResultStore, read_samples
+from medlc_core.store import MODEL_FILE, RECORD_FILE, RESULTS_FILE, ResultStore, read_samples
 
 # medlc task names: medlc_{open,closed}book[_{cloze,gen}][_<bucket>]
 TASK_NAME = re.compile(r"^medlc_(?P<book>open|closed)book(?:_(?P<variant>cloze|gen))?(?:_(?P<bucket>\d+k))?$")

@@ -146,7 +146,7 @@ def render(board: Leaderboard, figures: list[Figure]) -> str:
 
 
 def write(board: Leaderboard, figures: list[Figure], out: Path) -> Path:
-    from medlc.runner.store import atomic_write
+    from medlc_core.atomic import atomic_write
 
     path = out / "leaderboard.html"
     atomic_write(path, render(board, figures))

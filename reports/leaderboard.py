@@ -302,7 +302,7 @@ def to_markdown(board: Leaderboard) -> str:
 
 
 def write(board: Leaderboard, out: Path) -> tuple[Path, Path]:
-    from medlc.runner.store import atomic_write
+    from medlc_core.atomic import atomic_write
 
     md, js = out / "leaderboard.md", out / "leaderboard.json"
     atomic_write(md, to_markdown(board))

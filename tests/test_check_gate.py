@@ -11,7 +11,7 @@ from fixtures.report_make_results import rows_for, write_pair
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc.runner.store import ResultStore
+from medlc_core.store import ResultStore
 from reports.check import check
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from medlc.runner.config import load_config
 from medlc.runner.run import plan_run, run
-from medlc.runner.store import ResultStore
+from medlc_core.store import ResultStore
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 

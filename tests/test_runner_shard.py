@@ -11,7 +11,7 @@ import pytest
 
 from medlc.runner.config import ConfigError, load_config
 from medlc.runner.run import parse_shard, plan_run, run, shard_pairs
-from medlc.runner.store import ResultStore
+from medlc_core.store import ResultStore
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 

@@ -28,7 +28,7 @@ from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
-from medlc.runner.store import PairKey, ResultStore, samples_to_jsonl
+from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
 
 @dataclass(frozen=True)
 class Pair:

@@ -1,5 +1,8 @@
 """The results directory: one folder per scored (model, task) pair, written atomically.
 
+A ground module: `medlc run` writes this layout and `reports` reads it, so neither
+imports the other.
+
 Layout (every path component is content-derived, so shards merge by copying folders):
 
     RESULTS/<model-fingerprint>/model.json                 who this fingerprint is
