@@ -19,6 +19,7 @@ from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.fit import fit_record, prompt_budget, withhold_book
 from medlc_tasks.exam.schema import MANIFEST_FILE, BuiltRecord
 from medlc_tasks.exam.store import ExamDirError, read_manifest, read_records, record_file
+from medlc_tasks.fitting import FITTER_FIELD, fitter_reference
 from medlc_tasks.prompts import GEN_MAX_TOKENS, VARIANTS, continuations, render_prompt
 
 logger = logging.getLogger("medlc_tasks")
@@ -202,6 +203,8 @@ def build_docs(
                 "overlength_action": action,
                 "prompt_tokens": prompt_tokens,
                 "passages_dropped": dropped,
+                # How a scoring backend re-applies the policy to the prompt it will send.
+                FITTER_FIELD: fitter_reference(variant),
             }
         )
     report.docs = len(docs)
