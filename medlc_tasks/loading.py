@@ -31,6 +31,31 @@ DEFAULT_MARGIN_TOKENS = 32
 UNCHECKED = "unchecked"  # over-length action when no model was named in the metadata
 
 
+class _FirstMetadataHintOnly(logging.Filter):
+    """lm-eval warns "Custom kwargs can be passed to `--metadata`" once per task with a
+    custom dataset; for the medlc tasks it is said once, then never again."""
+
+    HINT = "Custom kwargs can be passed to `--metadata`"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if not (message.startswith("medlc_") and self.HINT in message):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
+def quiet_repeated_metadata_hint() -> None:
+    """Install `_FirstMetadataHintOnly` on lm-eval's task logger (once per process)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _FirstMetadataHintOnly) for f in task_logger.filters):
+        task_logger.addFilter(_FirstMetadataHintOnly())
+
+
 @dataclass(frozen=True)
 class ModelWindow:
     """The context window of the model being scored, and how to count its tokens."""
