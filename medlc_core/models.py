@@ -128,3 +128,11 @@ def split_adapter(pretrained: str) -> tuple[str, str | None]:
             f"{config}: no base_model_name_or_path; pass the base as pretrained= and this folder as peft="
         )
     return base, pretrained
+
+
+def adapter_tokenizer(adapter: str | None) -> str | None:
+    """The adapter folder, when it holds its own tokenizer (`medlc finetune` saves one with
+    the chat template it trained with); else None, and the base model's tokenizer is used."""
+    if adapter and (Path(adapter) / "tokenizer_config.json").is_file():
+        return adapter
+    return None

@@ -148,18 +148,24 @@ def _tokenizer_window(
 
 def model_window(metadata: Mapping[str, Any]) -> ModelWindow | None:
     """The scored model's window from the task metadata (lm-eval merges --model_args into
-    it): `pretrained`, optional `gguf_file`, `tokenizer`, `max_length`, `revision`,
-    `trust_remote_code`. None when no model is named by path or hub id."""
+    it): `pretrained` (a PEFT adapter folder counts as its base), optional `gguf_file`,
+    `tokenizer`, `max_length`, `revision`, `trust_remote_code`. None when no model is
+    named by path or hub id."""
+    from medlc_core.models import adapter_tokenizer, split_adapter
+
     pretrained = metadata.get("pretrained")
     if not isinstance(pretrained, str) or not pretrained:
         return None
+    adapter = metadata.get("peft")
+    if not adapter:
+        pretrained, adapter = split_adapter(pretrained)
     max_length = metadata.get("max_length")
     tokenizer = metadata.get("tokenizer")
     revision = metadata.get("revision")
     return _tokenizer_window(
         pretrained,
         metadata.get("gguf_file") or None,
-        tokenizer if isinstance(tokenizer, str) else None,
+        tokenizer if isinstance(tokenizer, str) else adapter_tokenizer(adapter),
         int(max_length) if max_length else None,
         str(revision) if revision else None,
         bool(metadata.get("trust_remote_code", False)),

@@ -29,7 +29,7 @@ from medlc.backend.batching import BatchLimit
 from medlc.backend.generate import generate_in_batches
 from medlc.backend.length import LengthGuard, replace_context
 from medlc.backend.prefix import PrefixScorer, ScoringCounts
-from medlc_core.models import DEFAULT_MODEL_NAME, resolve_pretrained
+from medlc_core.models import DEFAULT_MODEL_NAME, adapter_tokenizer, resolve_pretrained, split_adapter
 
 # Padded context tokens one prefill forward may hold when batching several contexts
 # (`batch_size` > 1 or auto). One context longer than this still runs, alone.
@@ -50,6 +50,8 @@ def default_device() -> str:
 class MedlcLM(HFLM):
     """An lm-eval LM; see the module docstring. Arguments beyond HFLM's:
 
+    pretrained: also a PEFT adapter folder (holding adapter_config.json): its base model is
+        loaded with the adapter, as `pretrained=<base>,peft=<folder>` would.
     gguf_file: a GGUF file inside `pretrained` (a directory); converted once, cached.
     attn_implementation: "sdpa", "eager" or "flash_attention_2".
     batch_size: an int, or "auto" = start at `max_batch_size` and halve on out-of-memory.
@@ -74,6 +76,11 @@ class MedlcLM(HFLM):
         self.requested: dict[str, str] = {"pretrained": name}
         if gguf_file:
             self.requested["gguf_file"] = gguf_file
+        if isinstance(pretrained, str) and not kwargs.get("peft"):
+            pretrained, adapter = split_adapter(pretrained)
+            if adapter:
+                kwargs["peft"] = self.requested["adapter"] = adapter
+                kwargs.setdefault("tokenizer", adapter_tokenizer(adapter))
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained, gguf_file)
         if attn_implementation:
