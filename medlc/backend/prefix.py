@@ -70,7 +70,7 @@ class SharedPrefixCache(DynamicCache):
     def update(self, key_states, value_states, layer_idx, *args, **kwargs):
         layer = self.layers[layer_idx]
         scratch = copy.copy(layer)  # carries lengths/offsets; the original stays untouched
-        if layer.is_initialized and layer.keys.numel() > 0:
+        if _holds_keys(layer):
             if self._broadcast:
                 n = len(self._rows)
                 scratch.keys = layer.keys.expand(n, -1, -1, -1)
@@ -81,8 +81,14 @@ class SharedPrefixCache(DynamicCache):
         return scratch.update(key_states, value_states, *args, **kwargs)
 
 
+def _holds_keys(layer) -> bool:
+    # transformers 4.56 leaves `keys` None until the first update; 5.x has `is_initialized`.
+    keys = getattr(layer, "keys", None)
+    return keys is not None and getattr(layer, "is_initialized", True) and keys.numel() > 0
+
+
 def _batch_of(layer) -> int:
-    return layer.keys.shape[0] if layer.is_initialized and layer.keys.numel() > 0 else 1
+    return layer.keys.shape[0] if _holds_keys(layer) else 1
 
 
 def supports_shared_prefix(cache: object) -> bool:
