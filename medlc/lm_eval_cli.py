@@ -60,13 +60,14 @@ def main(argv: Sequence[str]) -> int:
     from medlc_tasks.exam.store import ExamDirError
 
     setup_logging()
-    scoring.register_models()
     saved = sys.argv
     # HarnessCLI reads sys.argv: it inserts lm-eval's `run` when no subcommand is named.
     sys.argv = [PROG, *argv]
     try:
         cli = HarnessCLI()
-        args = prepare(cli.parse_args())
+        args = cli.parse_args()  # --help ends here, before torch is imported
+        scoring.register_models()
+        args = prepare(args)
         check_exam_dir(args)
         cli.execute(args)
     except ExamDirError as err:

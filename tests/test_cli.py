@@ -36,6 +36,21 @@ def test_help_of_every_command_imports_no_torch_transformers_lm_eval_or_datasets
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+PASS_THROUGH_PROBE = """
+import contextlib, io, json, sys
+from medlc.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["lm-eval", "--help"])
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "datasets"))))
+"""
+
+
+def test_lm_eval_help_is_lm_evals_own_and_loads_no_torch_transformers_or_datasets():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", PASS_THROUGH_PROBE], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_top_level_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--help"])
