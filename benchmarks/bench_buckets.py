@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--buckets", default="closed,1k,2k,4k")
     parser.add_argument("--items", type=int, default=5, help="items per bucket (lm-eval's limit)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)")
+    parser.add_argument("--exam_dir", default=None,
+                        help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
 
@@ -60,7 +61,8 @@ def main() -> None:
         manager = scoring.task_manager(metadata)
         # One untimed item first: the first forward passes pay one-off allocation costs.
         warmup = task_name(args.variant, args.buckets.split(",")[0])
-        scoring.evaluate(lm, [warmup], manager, scoring.ScoringOptions(limit=1, bootstrap_iters=0), backend, model_args)
+        one_item = scoring.ScoringOptions(limit=1, bootstrap_iters=0)
+        scoring.evaluate(lm, [warmup], manager, one_item, backend, model_args)
         for bucket in args.buckets.split(","):
             task = task_name(args.variant, bucket)
             started = time.perf_counter()
@@ -74,7 +76,8 @@ def main() -> None:
             rows.append({
                 "backend": backend, "task": task, "items": len(samples),
                 "mean_prompt_tokens": round(statistics.mean(tokens)) if tokens else None,
-                "seconds_per_item": round(seconds / len(samples), 2), "task_build_seconds": round(build_seconds, 1),
+                "seconds_per_item": round(seconds / len(samples), 2),
+                "task_build_seconds": round(build_seconds, 1),
                 "model_load_seconds": round(load_seconds, 1),
             })  # fmt: skip
             console.log(rows[-1])

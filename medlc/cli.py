@@ -16,16 +16,17 @@ from medlc import __version__
 
 # name -> (module, one-line help). Each module defines `register(subparsers)`, adding
 # parsers whose `func` takes the parsed namespace and returns an exit code.
+EXAM, FINETUNE, RUN = "medlc_tasks.exam.cli", "finetune.cli", "medlc.run_cli"
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build-exam": ("medlc_tasks.exam.cli", "build an open-book exam from exam files (default: the bundled exam)"),
-    "validate-exam": ("medlc_tasks.exam.cli", "check a built exam and list per-item problems (exit 1 if any)"),
-    "finetune": ("finetune.cli", "fine-tune a base model on a general:medical mixture"),
-    "sweep": ("finetune.cli", "fine-tune over a general_fraction x n grid"),
-    "run": ("medlc.run_cli", "score every model x task of a harness config"),
-    "report": ("medlc.run_cli", "leaderboard (md, json, html) and figures from a results dir"),
-    "check": ("medlc.run_cli", "regression gate: exit 1 if the candidate is significantly worse"),
+    "build-exam": (EXAM, "build an open-book exam from exam files (default: the bundled exam)"),
+    "validate-exam": (EXAM, "check a built exam and list per-item problems (exit 1 if any)"),
+    "finetune": (FINETUNE, "fine-tune a base model on a general:medical mixture"),
+    "sweep": (FINETUNE, "fine-tune over a general_fraction x n grid"),
+    "run": (RUN, "score every model x task of a harness config"),
+    "report": (RUN, "leaderboard (md, json, html) and figures from a results dir"),
+    "check": (RUN, "regression gate: exit 1 if the candidate is significantly worse"),
     "lm-eval": ("medlc.lm_eval_cli", "lm-eval's own CLI with medlc's tasks and models (every lm_eval flag)"),
-    "eval": ("medlc.eval_cli", "medlc lm-eval with medlc's defaults (medlc-hf, gemma3-270m, closed + 1k book)"),
+    "eval": ("medlc.eval_cli", "medlc lm-eval with medlc's defaults (medlc-hf, gemma3-270m, closed + 1k)"),
 }
 # Handed their arguments untouched (`main(argv)`): lm-eval parses them, not medlc.
 PASS_THROUGH = ("lm-eval", "eval")

@@ -34,8 +34,9 @@ def prepare(args: argparse.Namespace) -> argparse.Namespace:
         given = args.include_path.split(os.pathsep) if args.include_path else []
         args.include_path = scoring.include_paths(given)
     model_args = getattr(args, "model_args", None)
-    if isinstance(model_args, dict) and isinstance(model_args.get("pretrained"), str) and "peft" not in model_args:
-        base, adapter = split_adapter(model_args["pretrained"])
+    pretrained = model_args.get("pretrained") if isinstance(model_args, dict) else None
+    if isinstance(pretrained, str) and "peft" not in model_args:
+        base, adapter = split_adapter(pretrained)
         if adapter:
             args.model_args = {**model_args, "pretrained": base, "peft": adapter}
     return args

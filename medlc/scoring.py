@@ -96,7 +96,10 @@ def build_lm(
 
     register_models()
     args = dict(model_args)
-    execution = {"batch_size": args.pop("batch_size", batch_size), "device": args.pop("device", device) or default_device()}
+    execution = {
+        "batch_size": args.pop("batch_size", batch_size),
+        "device": args.pop("device", device) or default_device(),
+    }
     return lm_eval.api.registry.get_model(backend).create_from_arg_obj(args, execution)
 
 

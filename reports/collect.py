@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from medlc_core.provenance import sha256_text
-from medlc_core.store import MODEL_FILE, RECORD_FILE, RESULTS_FILE, ResultStore, read_sample_file, read_samples
+from medlc_core.store import (
+    MODEL_FILE,
+    RECORD_FILE,
+    RESULTS_FILE,
+    ResultStore,
+    read_sample_file,
+    read_samples,
+)
 
 VARIANTS = ("letter", "cloze", "gen")
 # A task whose config names no headline metric (not a medlc task): the first of these.
@@ -279,7 +286,10 @@ def read_lm_eval_results(path: Path) -> list[TaskRun]:
     model = lm_eval_model(results)
     started = results.get("date")
     record = {
-        "versions": {"lm_eval": results.get("lm_eval_version"), "transformers": results.get("transformers_version")},
+        "versions": {
+            "lm_eval": results.get("lm_eval_version"),
+            "transformers": results.get("transformers_version"),
+        },
         "settings": {"backend": (results.get("config") or {}).get("model")},
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat()
         if isinstance(started, (int, float)) else None,
@@ -291,9 +301,13 @@ def read_lm_eval_results(path: Path) -> list[TaskRun]:
             raise ResultsError(f"{path}: no per-sample log for {task} ({samples.name}); "
                                "score with --log_samples")
         loaded = ((results["configs"][task].get("dataset_kwargs") or {}).get("loaded") or {})
-        data_hash = str(loaded.get("file_sha256") or results.get("task_hashes", {}).get(task) or "unknown")[:16]
-        runs.append(task_run(model, task, results, read_sample_file(samples), record | {"exam_hash": data_hash},
-                             path, version=str((results.get("versions") or {}).get(task, 0)), data_hash=data_hash))
+        # The exam file the task read; for another task, lm-eval's hash of its samples.
+        data = loaded.get("file_sha256") or (results.get("task_hashes") or {}).get(task) or "unknown"
+        data_hash = str(data)[:16]
+        version = str((results.get("versions") or {}).get(task, 0))
+        rows = read_sample_file(samples)
+        runs.append(task_run(model, task, results, rows, record | {"exam_hash": data_hash}, path,
+                             version=version, data_hash=data_hash))
     return runs
 
 

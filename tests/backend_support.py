@@ -86,7 +86,8 @@ def record(index: int, bucket: str = "1k", with_book: bool = True) -> BuiltRecor
 
 def docs(with_book: bool = True, variant: str = "letter") -> list[dict]:
     """The items as the medlc task loader hands them to lm-eval, naming the exam's fitter."""
-    return [asdict(record(i, with_book=with_book)) | {FITTER_FIELD: fitter_reference(variant)} for i in range(len(_ITEMS))]
+    hook = {FITTER_FIELD: fitter_reference(variant)}
+    return [asdict(record(i, with_book=with_book)) | hook for i in range(len(_ITEMS))]
 
 
 def loglikelihood_requests(variant: str, with_book: bool = True, task: str = "backend_test") -> list[Instance]:

@@ -4,12 +4,13 @@ longer than the window: medlc-hf scores and generates what stock `hf` does."""
 from __future__ import annotations
 
 import pytest
-from backend_support import generation_requests, loglikelihood_requests
 from lm_eval.models.huggingface import HFLM
 from test_backend_agreement import assert_same_scores
-from tiny_models import GEMMA3_SLIDING_WINDOW, build_tiny_model
 
 from medlc.backend import MedlcLM
+
+from backend_support import generation_requests, loglikelihood_requests
+from tiny_models import GEMMA3_SLIDING_WINDOW, build_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,12 @@ def test_the_model_is_gemma3_with_prompts_longer_than_its_window(stock):
 def test_gemma3_scores_match_stock_hf(gemma3_dir, stock, variant, batch_size):
     requests = loglikelihood_requests(variant) + loglikelihood_requests(variant, with_book=False)
     ours = MedlcLM(pretrained=gemma3_dir, device="cpu", dtype="float32", batch_size=batch_size)
-    assert_same_scores(stock.loglikelihood(requests, disable_tqdm=True), ours.loglikelihood(requests, disable_tqdm=True), requests)
+    expected = stock.loglikelihood(requests, disable_tqdm=True)
+    assert_same_scores(expected, ours.loglikelihood(requests, disable_tqdm=True), requests)
 
 
 def test_gemma3_greedy_generations_match_stock_hf(gemma3_dir, stock):
     requests = generation_requests({"until": ["\n\n"], "max_gen_toks": 8, "do_sample": False})
     ours = MedlcLM(pretrained=gemma3_dir, device="cpu", dtype="float32", batch_size=2)
-    assert ours.generate_until(requests, disable_tqdm=True) == stock.generate_until(requests, disable_tqdm=True)
+    expected = stock.generate_until(requests, disable_tqdm=True)
+    assert ours.generate_until(requests, disable_tqdm=True) == expected

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from backend_support import loglikelihood_requests
 from lm_eval.models.huggingface import HFLM
 from test_backend_agreement import assert_same_scores, predictions
-from tiny_models import build_tiny_model
 
 from medlc.backend import MedlcLM
+
+from backend_support import loglikelihood_requests
+from tiny_models import build_tiny_model
 
 
 @pytest.fixture(scope="module")

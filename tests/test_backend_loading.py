@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from backend_support import loglikelihood_requests, write_tiny_gguf
 from lm_eval.models.huggingface import HFLM
 
 from medlc.backend import MedlcLM
 from medlc_core.models import resolve_pretrained
+
+from backend_support import loglikelihood_requests, write_tiny_gguf
 
 TOLERANCE = 1e-3
 

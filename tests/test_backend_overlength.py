@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
-from backend_support import generation_requests, loglikelihood_requests, record
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
@@ -15,6 +14,8 @@ from medlc.backend import MedlcLM
 from medlc.backend.length import FITTER_FIELD, OverLengthError
 from medlc_tasks.exam.fit import keep_passages, withhold_book
 from medlc_tasks.prompts import render_prompt
+
+from backend_support import generation_requests, loglikelihood_requests, record
 
 
 class RecordingLM(MedlcLM):
@@ -160,8 +161,8 @@ def test_a_document_without_a_fitter_is_cut_not_shortened(tiny_model_dir, prompt
     window = (prompt_tokens["full"] + prompt_tokens["gold_only"]) // 2
     lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
     # The exam's fields are all there; only the hook naming the task's fitter is missing.
-    bare = [Instance(r.request_type, {k: v for k, v in r.doc.items() if k != FITTER_FIELD}, r.args, r.idx, r.metadata)
-            for r in item0_letter_requests()]
+    bare = [Instance(r.request_type, {k: v for k, v in r.doc.items() if k != FITTER_FIELD}, r.args, r.idx,
+                     r.metadata) for r in item0_letter_requests()]
     lm.loglikelihood(bare, disable_tqdm=True)
     counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
     assert counts["truncated_doc_ids"] == [0] and counts["docs_shortened"] == 0

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report_make_results import rows_for, write_pair
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
 from medlc_core.store import ResultStore
 from reports.check import check
+
+from fixtures.report_make_results import rows_for, write_pair
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 ITEMS = [f"q{i:03d}" for i in range(400)]

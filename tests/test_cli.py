@@ -26,8 +26,8 @@ for command in COMMANDS:
         continue
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         parser.parse_args([command, "--help"])
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in %r)))
-""" % (HEAVY,)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
+""".replace("HEAVY", repr(HEAVY))
 
 
 def test_help_of_every_command_imports_no_torch_transformers_lm_eval_or_datasets():
@@ -47,7 +47,8 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
 
 def test_lm_eval_help_is_lm_evals_own_and_loads_no_torch_transformers_or_datasets():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", PASS_THROUGH_PROBE], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", PASS_THROUGH_PROBE], capture_output=True, text=True, env=env,
+                         check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 

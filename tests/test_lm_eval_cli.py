@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from tasks_support import FIXTURE_EXAM
 
 from medlc.cli import main
 from medlc.eval_cli import with_defaults
 from reports import leaderboard
 from reports.collect import collect
+
+from tasks_support import FIXTURE_EXAM
 
 TASKS = ("medlc_openbook_1k", "medlc_openbook_cloze_2k", "medlc_closedbook_gen")
 # --samples and --gen_kwargs are lm_eval flags the old `medlc eval` did not have.
@@ -47,7 +48,8 @@ def test_lm_eval_writes_its_own_results_and_samples_for_every_task(lm_eval_run):
     assert results["config"]["model"] == "medlc-hf"
     for task in TASKS:
         (samples,) = out.glob(f"*/samples_{task}_*.jsonl")
-        assert [json.loads(line)["doc_id"] for line in samples.read_text(encoding="utf-8").splitlines()] == SAMPLES[task]
+        lines = samples.read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["doc_id"] for line in lines] == SAMPLES[task]
 
 
 def test_lm_eval_flags_medlc_did_not_know_reach_lm_eval(lm_eval_run):
@@ -73,8 +75,9 @@ def test_medlc_report_reads_lm_eval_output(lm_eval_run):
 
 
 def test_missing_exam_dir_is_one_line_and_exit_code_2(tiny_model_dir, tmp_path, capsys):
+    missing = json.dumps({"exam_dir": str(tmp_path / "nope")})
     code = main(["lm-eval", "--model", "medlc-hf", "--model_args", f"pretrained={tiny_model_dir}",
-                 "--tasks", "medlc_closedbook", "--metadata", json.dumps({"exam_dir": str(tmp_path / "nope")})])
+                 "--tasks", "medlc_closedbook", "--metadata", missing])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("medlc lm-eval: ") and "is not a built exam" in err[-1]

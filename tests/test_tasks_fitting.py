@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from backend_support import record
-from tasks_support import FIXTURE_EXAM
-
 from medlc.backend.length import FITTER_FIELD, doc_fitter
 from medlc_tasks import fitting
 from medlc_tasks.exam.fit import withhold_book
 from medlc_tasks.loading import build_docs
 from medlc_tasks.prompts import render_prompt
+
+from backend_support import record
+from tasks_support import FIXTURE_EXAM
 
 WRAP_HEAD, WRAP_TAIL = "<|user|>\n", "<|end|>\n<|assistant|>\n"
 

@@ -10,7 +10,8 @@ From Python, through `medlc.scoring`, which also puts medlc's tasks on the inclu
     # With the model in the metadata the tasks fit each book to its window while loading;
     # either way the backend re-checks every prompt at scoring time.
     manager = scoring.task_manager(metadata=model_args)
-    results = scoring.evaluate(lm, ["medlc_openbook_cloze_1k"], manager, scoring.ScoringOptions(), "medlc-hf", model_args)
+    options = scoring.ScoringOptions(limit=20)
+    results = scoring.evaluate(lm, ["medlc_openbook_cloze_1k"], manager, options, "medlc-hf", model_args)
 
 The backend's over-length counts per task land in `results["config"]["medlc_report"]`.
 """

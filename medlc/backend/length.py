@@ -26,7 +26,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Protocol
 
 from lm_eval.api.instance import Instance
@@ -104,13 +104,14 @@ class _Fit:
     chars_dropped: int = 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_fitter(reference: str) -> Fitter:
     module, _, name = reference.partition(":")
     try:
         fitter = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"{FITTER_FIELD}={reference!r}: expected an importable 'module:function' ({err})") from err
+        raise ValueError(f"{FITTER_FIELD}={reference!r}: expected an importable 'module:function' ({err})") \
+            from err
     if not callable(fitter):
         raise ValueError(f"{FITTER_FIELD}={reference!r} is not callable")
     return fitter
@@ -183,7 +184,9 @@ class LengthGuard:
         return outcome.context
 
     @staticmethod
-    def _ask_task(instance: Instance, context: str, count_tokens: Callable[[str], int], budget: int) -> _Fit | None:
+    def _ask_task(
+        instance: Instance, context: str, count_tokens: Callable[[str], int], budget: int
+    ) -> _Fit | None:
         fitter = doc_fitter(instance.doc)
         fitted = fitter(instance.doc, context, count_tokens, budget) if fitter else None
         if fitted is None:

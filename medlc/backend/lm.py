@@ -283,7 +283,8 @@ class MedlcLM(HFLM):
         # lm-eval asks for this once, after the evaluation, and writes it under `config`:
         # so every results file, `medlc lm-eval`'s and `medlc run`'s alike, carries the
         # over-length counts of the tasks it scored.
-        return info | {"medlc_backend": "medlc-hf", "requested": self.requested, "medlc_report": self.medlc_report()}
+        report = self.medlc_report()
+        return info | {"medlc_backend": "medlc-hf", "requested": self.requested, "medlc_report": report}
 
     def _progress(self, what: str, disable: bool) -> "_Bar":
         return _Bar(what, disable or self.rank != 0)

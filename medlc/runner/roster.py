@@ -9,10 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc_core.models import ADAPTER_CONFIG, DEFAULT_MODEL_NAME, named_gguf, resolve_pretrained, split_adapter
-from medlc_core.provenance import sha256_file
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig, ModelSpec, Settings
+from medlc_core.models import (
+    ADAPTER_CONFIG,
+    DEFAULT_MODEL_NAME,
+    named_gguf,
+    resolve_pretrained,
+    split_adapter,
+)
+from medlc_core.provenance import sha256_file
 
 MANIFEST = "mixture_manifest.json"
 BUNDLED_NAMES = (DEFAULT_MODEL_NAME, "smollm2-135m-instruct")

@@ -20,16 +20,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from medlc import scoring
-from medlc_core.provenance import versions
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
+from medlc_core.provenance import versions
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
+
 
 @dataclass(frozen=True)
 class Pair:
