@@ -92,3 +92,22 @@ def test_exam_of_only_multi_answer_items_cannot_feed_a_log_likelihood_task(exam_
     rewrite_lines(exam_copy / bucket_file("1k"), lambda rows: [r for r in rows if r["multi_answer"]])
     with pytest.raises(ExamDirError, match="scored only by the _gen tasks"):
         build_docs(exam_copy, "1k", "cloze", None)
+
+
+def test_lm_evals_metadata_hint_is_said_once_not_once_per_medlc_task():
+    import logging
+
+    import medlc_tasks.utils  # noqa: F401  (lm-eval imports it with the task YAMLs)
+    from medlc_tasks.loading import _FirstMetadataHintOnly
+
+    task_logger = logging.getLogger("lm_eval.api.task")
+    assert any(isinstance(f, _FirstMetadataHintOnly) for f in task_logger.filters)
+    hint = "{}: Custom kwargs can be passed to `--metadata` in console (as json string) or to the TaskManager."
+    quiet = _FirstMetadataHintOnly()
+
+    def said(task: str) -> bool:
+        record = logging.LogRecord("lm_eval.api.task", logging.WARNING, "", 0, hint.format(task), None, None)
+        return quiet.filter(record)
+
+    assert [said("medlc_closedbook"), said("medlc_openbook_1k"), said("medlc_openbook_2k")] == [True, False, False]
+    assert said("ruler_4k")  # another task family's hint is lm-eval's business
