@@ -102,12 +102,13 @@ def test_lm_evals_metadata_hint_is_said_once_not_once_per_medlc_task():
 
     task_logger = logging.getLogger("lm_eval.api.task")
     assert any(isinstance(f, _FirstMetadataHintOnly) for f in task_logger.filters)
-    hint = "{}: Custom kwargs can be passed to `--metadata` in console (as json string) or to the TaskManager."
+    hint = "{}: Custom kwargs can be passed to `--metadata` in console (as json string) or to the TaskManager"
     quiet = _FirstMetadataHintOnly()
 
     def said(task: str) -> bool:
         record = logging.LogRecord("lm_eval.api.task", logging.WARNING, "", 0, hint.format(task), None, None)
         return quiet.filter(record)
 
-    assert [said("medlc_closedbook"), said("medlc_openbook_1k"), said("medlc_openbook_2k")] == [True, False, False]
+    assert [said(task) for task in ("medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_2k")] == [
+        True, False, False]
     assert said("ruler_4k")  # another task family's hint is lm-eval's business
