@@ -32,10 +32,10 @@ from pathlib import Path
 import psutil
 import torch
 from lm_eval.api.instance import Instance
-from lm_eval.models.huggingface import HFLM
 from rich.console import Console
 from rich.table import Table
 
+from medlc import scoring
 from medlc.backend import MedlcLM
 from medlc_core.models import resolve_pretrained
 from medlc_core.provenance import versions
@@ -145,7 +145,7 @@ def _return_freed_memory_to_the_system() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="gemma3-270m", help="bundled name, hub id or local dir")
     parser.add_argument("--gguf_file", default=None)
     parser.add_argument("--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)")
@@ -169,8 +169,10 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=getattr(torch, args.dtype), attn_implementation=args.attn_implementation
     ).to(device).eval()
-    stock = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
-    ours = MedlcLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
+    # Both backends wrap the one loaded model, built as every medlc entry point builds an LM.
+    shared = {"pretrained": model, "tokenizer": tokenizer}
+    stock = scoring.build_lm("hf", shared, batch_size=1, device=args.device)
+    ours = scoring.build_lm("medlc-hf", shared, batch_size=1, device=args.device)
     exam_dir = resolve_exam_dir(args.exam_dir)
     floor(ours, item_requests(build_docs(exam_dir, "closed", "letter", None)[0][0], 0, "letter", "warmup"))
 

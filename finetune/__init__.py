@@ -7,17 +7,26 @@
 See finetune/README.md.
 """
 
-from finetune.config import ConfigError, FinetuneConfig, load_config
-from finetune.mixture import SourceTooSmallError, build_mixture, plan_mixture
-from finetune.recipe import RunResult, train
+from __future__ import annotations
 
-__all__ = [
-    "ConfigError",
-    "FinetuneConfig",
-    "RunResult",
-    "SourceTooSmallError",
-    "build_mixture",
-    "load_config",
-    "plan_mixture",
-    "train",
-]
+import importlib
+
+# Loaded on first use (PEP 562): `medlc --help` and `medlc finetune --help` import this
+# package, and the recipe and mixture modules pull in torch and datasets.
+_EXPORTS = {
+    "ConfigError": "finetune.config",
+    "FinetuneConfig": "finetune.config",
+    "load_config": "finetune.config",
+    "SourceTooSmallError": "finetune.mixture",
+    "build_mixture": "finetune.mixture",
+    "plan_mixture": "finetune.mixture",
+    "RunResult": "finetune.recipe",
+    "train": "finetune.recipe",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'finetune' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 # Terminal headers, shortened so the table fits a normal terminal.
-SHORT = {"general fraction": "gf", "volume": "n", "counterfactual": "cf", "over-length": "over"}
+SHORT = {"general fraction": "gf", "volume": "n", "counterfactual": "cf", "over-length s/f/c": "over s/f/c"}
 
 
 def _summary_table(board, variant: str) -> Table:

@@ -8,6 +8,7 @@ cache and every later load reads that directory (a few seconds).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from medlc_core.provenance import sha256_file
 
 DEFAULT_MODEL_NAME = "gemma3-270m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_CONFIG = "adapter_config.json"  # what marks a folder as a PEFT adapter
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,31 @@ def resolve_pretrained(pretrained: str, gguf_file: str | None = None) -> str:
     if pretrained in (DEFAULT_MODEL_NAME, "smollm2-135m-instruct"):
         return str(converted_gguf_dir(named_gguf(pretrained)))
     return pretrained
+
+
+def split_adapter(pretrained: str) -> tuple[str, str | None]:
+    """(base model, adapter folder) for what a user passed as `pretrained`.
+
+    A folder holding `adapter_config.json` (what `medlc finetune` saves) is a PEFT adapter
+    on the base model it names in `base_model_name_or_path`; anything else is its own base.
+    """
+    config = Path(pretrained) / ADAPTER_CONFIG
+    if not config.is_file():
+        return pretrained, None
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"{config}: not a readable adapter config ({err})") from err
+    if not isinstance(base, str) or not base:
+        raise ValueError(
+            f"{config}: no base_model_name_or_path; pass the base as pretrained= and this folder as peft="
+        )
+    return base, pretrained
+
+
+def adapter_tokenizer(adapter: str | None) -> str | None:
+    """The adapter folder, when it holds its own tokenizer (`medlc finetune` saves one with
+    the chat template it trained with); else None, and the base model's tokenizer is used."""
+    if adapter and (Path(adapter) / "tokenizer_config.json").is_file():
+        return adapter
+    return None

@@ -19,6 +19,7 @@ from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.fit import fit_record, prompt_budget, withhold_book
 from medlc_tasks.exam.schema import MANIFEST_FILE, BuiltRecord
 from medlc_tasks.exam.store import ExamDirError, read_manifest, read_records, record_file, require_bucket
+from medlc_tasks.fitting import FITTER_FIELD, fitter_reference
 from medlc_tasks.prompts import GEN_MAX_TOKENS, VARIANTS, continuations, render_prompt
 
 logger = logging.getLogger("medlc_tasks")
@@ -28,6 +29,31 @@ logger = logging.getLogger("medlc_tasks")
 # --metadata '{"overlength_margin_tokens": N}'.
 DEFAULT_MARGIN_TOKENS = 32
 UNCHECKED = "unchecked"  # over-length action when no model was named in the metadata
+
+
+class _FirstMetadataHintOnly(logging.Filter):
+    """lm-eval warns "Custom kwargs can be passed to `--metadata`" once per task with a
+    custom dataset; for the medlc tasks it is said once, then never again."""
+
+    HINT = "Custom kwargs can be passed to `--metadata`"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if not (message.startswith("medlc_") and self.HINT in message):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
+def quiet_repeated_metadata_hint() -> None:
+    """Install `_FirstMetadataHintOnly` on lm-eval's task logger (once per process)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _FirstMetadataHintOnly) for f in task_logger.filters):
+        task_logger.addFilter(_FirstMetadataHintOnly())
 
 
 @dataclass(frozen=True)
@@ -122,18 +148,24 @@ def _tokenizer_window(
 
 def model_window(metadata: Mapping[str, Any]) -> ModelWindow | None:
     """The scored model's window from the task metadata (lm-eval merges --model_args into
-    it): `pretrained`, optional `gguf_file`, `tokenizer`, `max_length`, `revision`,
-    `trust_remote_code`. None when no model is named by path or hub id."""
+    it): `pretrained` (a PEFT adapter folder counts as its base), optional `gguf_file`,
+    `tokenizer`, `max_length`, `revision`, `trust_remote_code`. None when no model is
+    named by path or hub id."""
+    from medlc_core.models import adapter_tokenizer, split_adapter
+
     pretrained = metadata.get("pretrained")
     if not isinstance(pretrained, str) or not pretrained:
         return None
+    adapter = metadata.get("peft")
+    if not adapter:
+        pretrained, adapter = split_adapter(pretrained)
     max_length = metadata.get("max_length")
     tokenizer = metadata.get("tokenizer")
     revision = metadata.get("revision")
     return _tokenizer_window(
         pretrained,
         metadata.get("gguf_file") or None,
-        tokenizer if isinstance(tokenizer, str) else None,
+        tokenizer if isinstance(tokenizer, str) else adapter_tokenizer(adapter),
         int(max_length) if max_length else None,
         str(revision) if revision else None,
         bool(metadata.get("trust_remote_code", False)),
@@ -203,6 +235,8 @@ def build_docs(
                 "overlength_action": action,
                 "prompt_tokens": prompt_tokens,
                 "passages_dropped": dropped,
+                # How a scoring backend re-applies the policy to the prompt it will send.
+                FITTER_FIELD: fitter_reference(variant),
             }
         )
     report.docs = len(docs)

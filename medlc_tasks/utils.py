@@ -10,9 +10,11 @@ import datasets
 
 from medlc_tasks import metrics, prompts
 from medlc_tasks.exam.bundled import resolve_exam_dir
-from medlc_tasks.loading import DEFAULT_MARGIN_TOKENS, build_docs, model_window
+from medlc_tasks.loading import DEFAULT_MARGIN_TOKENS, build_docs, model_window, quiet_repeated_metadata_hint
 
 logger = logging.getLogger("medlc_tasks")
+# lm-eval imports this file when it reads the task YAMLs, before it builds any task.
+quiet_repeated_metadata_hint()
 
 
 def load_exam(

@@ -68,7 +68,8 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
              "" if row.n is None else str(row.n), v(row.closed)]
             + [v(row.open_by_bucket.get(b)) for b in buckets]
             + [v(row.open_overall), v(row.gain), v(row.counterfactual), v(row.format_compliance),
-               "" if row.over_length is None else str(row.over_length)])
+               "" if all(n is None for n in row.over_length.values())
+               else str(sum(n or 0 for n in row.over_length.values()))])
 
 
 def _cell(text: str, sort_value: str, sources: list[str]) -> str:
@@ -146,7 +147,7 @@ def render(board: Leaderboard, figures: list[Figure]) -> str:
 
 
 def write(board: Leaderboard, figures: list[Figure], out: Path) -> Path:
-    from medlc.runner.store import atomic_write
+    from medlc_core.atomic import atomic_write
 
     path = out / "leaderboard.html"
     atomic_write(path, render(board, figures))

@@ -1,14 +1,16 @@
 """The leaderboard: one row per model and scoring variant, numbers with 95% intervals.
 
-Definitions (every cell is a mean over items of the task's headline per-sample metric:
-`acc` for letter and generative tasks, `acc_norm` for cloze):
-  closed      medlc_closedbook[_variant]
-  open <b>    medlc_openbook[_variant]_<b>
+Definitions (every cell is a mean over items of the headline per-sample metric each task's
+config names, `metadata.headline_metric`: `acc` for letter and generative tasks,
+`acc_norm` for cloze):
+  closed      the variant's closed-book task (`dataset_kwargs.exam_bucket: closed`)
+  open <b>    the variant's open-book task of bucket <b>
   open        all open-book items of the variant pooled (a micro average over buckets)
   gain        open - closed, questions resampled jointly (reading over remembering)
   cf          open-book items whose key is counterfactual, pooled over buckets
   format      share of generative answers a letter could be extracted from (gen tasks)
-  over-length items whose book was shortened or that were flagged as too long
+  over-length s/f/c: items whose book was shortened / items flagged as too long (by the
+              task loader or at scoring time) / requests the backend cut from the left
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from medlc_core.atomic import atomic_write
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS
-from reports.collect import VARIANT_METRIC, VARIANTS, TaskRun
+from reports.collect import VARIANTS, TaskRun
 from reports.stats import DEFAULT_ITERS, DEFAULT_SEED, Estimate, difference_ci, mean_ci
 
 KIND_ORDER = {"general": 0, "medical": 1, "mixture": 2}
+OVER_LENGTH = "over-length s/f/c"
 
 
 @dataclass
@@ -46,16 +50,16 @@ class Row:
     shortened: int | None = None
     flagged: int | None = None
     unchecked: int | None = None  # items whose length could not be checked (no model window)
+    left_cut: int | None = None  # requests cut from the left at scoring time; None: not reported
     # column -> the pair folders its number was computed from (leaderboard cell -> results)
     sources: dict[str, list[str]] = field(default_factory=dict)
     # bucket -> depth -> (accuracy, items): the lost-in-the-middle grid
     depth_grid: dict[str, dict[float, tuple[float, int]]] = field(default_factory=dict)
 
     @property
-    def over_length(self) -> int | None:
-        if self.shortened is None and self.flagged is None:
-            return None
-        return (self.shortened or 0) + (self.flagged or 0)
+    def over_length(self) -> dict[str, int | None]:
+        """The over-length actions by kind: the column's three numbers."""
+        return {"shortened": self.shortened, "flagged": self.flagged, "left_cut_requests": self.left_cut}
 
 
 @dataclass
@@ -113,7 +117,7 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
     closed = [r for r in runs if r.book == "closed"]
     opened = sorted((r for r in runs if r.book == "open"), key=lambda r: bucket_order(r.bucket or ""))
     row = Row(model.name, model.fingerprint, model.kind, model.general_fraction, model.n, variant,
-              VARIANT_METRIC[variant])
+              "/".join(sorted({r.metric for r in runs})))
     row.closed = _estimate(closed, iters, seed)
     row.open_by_bucket = {r.bucket or r.task: _estimate([r], iters, seed) for r in opened}
     row.open_overall = _estimate(opened, iters, seed)
@@ -130,10 +134,12 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
                                         [i.item_id for i in compliance], iters, seed)
     row.shortened, row.flagged = _count(runs, "shortened"), _count(runs, "flagged")
     row.unchecked = _count(runs, "unchecked")
+    cuts = [r.left_cut_requests for r in runs if r.left_cut_requests is not None]
+    row.left_cut = sum(cuts) if cuts else None
     row.depth_grid = _depth_grid(opened)
     paths = lambda group: [str(r.path) for r in group]  # noqa: E731
     row.sources = {"closed": paths(closed), "open": paths(opened), "gain": paths(closed + opened),
-                   "counterfactual": paths(opened), "format": paths(gen_runs), "over-length": paths(runs)}
+                   "counterfactual": paths(opened), "format": paths(gen_runs), OVER_LENGTH: paths(runs)}
     row.sources.update({f"open {r.bucket or r.task}": [str(r.path)] for r in opened})
     return row
 
@@ -168,7 +174,10 @@ def provenance(runs: list[TaskRun]) -> dict[str, Any]:
     for run in runs:
         exam_hashes[run.task].add(run.data_hash)
     started = [run.record.get("started_at") for run in runs if run.record.get("started_at")]
+    traces = {run.task: {"metric_key": f"{run.metric},{run.filter}", "yaml": run.facts.yaml,
+                         "scorer": scorer_name(run)} for run in sorted(runs, key=lambda r: r.task)}
     return {
+        "tasks": traces,
         "versions": {lib: sorted(v) for lib, v in sorted(versions.items())},
         "exam_hashes": sorted({run.record.get("exam_hash") for run in runs if run.record.get("exam_hash")}),
         "data_hash_by_task": {task: sorted(h) for task, h in sorted(exam_hashes.items())},
@@ -179,6 +188,14 @@ def provenance(runs: list[TaskRun]) -> dict[str, Any]:
         "scored_to": max(started) if started else None,
         "report_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def scorer_name(run: TaskRun) -> str | None:
+    """The task's `process_results` function, which lm-eval records as its source text."""
+    source = ((run.results.get("configs") or {}).get(run.task) or {}).get("process_results")
+    if not isinstance(source, str) or not source.startswith("def "):
+        return None
+    return source[4:].split("(", 1)[0]
 
 
 def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> Leaderboard:
@@ -211,6 +228,11 @@ def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_S
         if len(hashes) > 1
     ]
     warnings += [
+        f"{run.model.name} / {run.task}: read from {run.path}; older runs not read: "
+        + ", ".join(str(p) for p in run.superseded)
+        for run in runs if run.superseded
+    ]
+    warnings += [
         f"{row.model} ({variant}): {row.unchecked} item(s) could not be length-checked against the "
         "model's window (overlength_unchecked); an over-long prompt may have been cut by the backend"
         for variant, rows in variants.items() for row in rows if row.unchecked
@@ -227,7 +249,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                            "warnings": board.warnings, "variants": {}, "other_tasks": []}
     for variant, rows in board.variants.items():
         out["variants"][variant] = {
-            "metric": VARIANT_METRIC[variant],
+            "metric": "/".join(sorted({r.metric for r in rows})),
             "buckets": board.buckets[variant],
             "rows": [
                 {
@@ -239,8 +261,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                     "counterfactual": _est(r.counterfactual),
                     "counterfactual_closed": _est(r.counterfactual_closed),
                     "format_compliance": _est(r.format_compliance),
-                    "over_length": r.over_length, "shortened": r.shortened, "flagged": r.flagged,
-                    "unchecked": r.unchecked, "sources": r.sources,
+                    "over_length": r.over_length, "unchecked": r.unchecked, "sources": r.sources,
                     "depth_grid": {b: {str(d): {"acc": a, "n": k} for d, (a, k) in cells.items()}
                                    for b, cells in r.depth_grid.items()},
                 }
@@ -263,14 +284,14 @@ def fmt(e: Estimate | None, signed: bool = False) -> str:
 def columns(board: Leaderboard, variant: str) -> list[str]:
     return (["model", "kind", "general fraction", "volume", "closed"]
             + [f"open {b}" for b in board.buckets[variant]]
-            + ["open", "gain", "counterfactual", "format", "over-length"])
+            + ["open", "gain", "counterfactual", "format", OVER_LENGTH])
 
 
 def cells(row: Row, buckets: list[str]) -> list[str]:
     """A row's cells in `columns` order; a bucket the model was not scored on shows '–'."""
     frac = "–" if row.general_fraction is None else f"{row.general_fraction:g}"
     volume = "–" if row.n is None else str(row.n)
-    over = "–" if row.over_length is None else str(row.over_length)
+    over = "/".join("–" if n is None else str(n) for n in row.over_length.values())
     return ([row.model, row.kind, frac, volume, fmt(row.closed)]
             + [fmt(row.open_by_bucket.get(b)) for b in buckets]
             + [fmt(row.open_overall), fmt(row.gain, signed=True), fmt(row.counterfactual),
@@ -281,7 +302,8 @@ def to_markdown(board: Leaderboard) -> str:
     lines = ["# medlc leaderboard", ""]
     lines += [f"> warning: {w}" for w in board.warnings]
     for variant, rows in board.variants.items():
-        lines += [f"## {variant} variant (metric `{VARIANT_METRIC[variant]}`, 95% bootstrap CI)", ""]
+        metric = "/".join(sorted({r.metric for r in rows}))
+        lines += [f"## {variant} variant (metric `{metric}`, 95% bootstrap CI)", ""]
         head = columns(board, variant)
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in rows:
@@ -298,12 +320,18 @@ def to_markdown(board: Leaderboard) -> str:
               f"- task versions: {', '.join(f'{t} v{v}' for t, v in p['task_versions'].items())}",
               f"- backend: {', '.join(p['backends'])}",
               f"- scored: {p['scored_from']} .. {p['scored_to']}; report: {p['report_date']}", ""]
+    lines += ["## where each number comes from", "",
+              "A cell's column names its task; the task's metric key below is what each item scored; "
+              "its results files are listed per cell in leaderboard.json (`sources`) and in the HTML "
+              "cell tooltips; its YAML names the loader and the scorer.", "",
+              "| task | metric key | task YAML | scorer |", "|---|---|---|---|"]
+    lines += [f"| {task} | `{t['metric_key']}` | {t['yaml'] or '–'} | {t['scorer'] or '–'} |"
+              for task, t in p["tasks"].items()]
+    lines.append("")
     return "\n".join(lines)
 
 
 def write(board: Leaderboard, out: Path) -> tuple[Path, Path]:
-    from medlc.runner.store import atomic_write
-
     md, js = out / "leaderboard.md", out / "leaderboard.json"
     atomic_write(md, to_markdown(board))
     atomic_write(js, json.dumps(to_json(board), indent=2, ensure_ascii=False) + "\n")

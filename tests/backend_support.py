@@ -10,6 +10,7 @@ from pathlib import Path
 from lm_eval.api.instance import Instance
 
 from medlc_tasks.exam.schema import PASSAGE_SEPARATOR, BuiltRecord
+from medlc_tasks.fitting import FITTER_FIELD, fitter_reference
 from medlc_tasks.prompts import continuations, render_prompt
 
 # Three items written for these tests; the distractor passages are about other topics.
@@ -83,14 +84,16 @@ def record(index: int, bucket: str = "1k", with_book: bool = True) -> BuiltRecor
     )
 
 
-def docs(with_book: bool = True) -> list[dict]:
-    return [asdict(record(i, with_book=with_book)) for i in range(len(_ITEMS))]
+def docs(with_book: bool = True, variant: str = "letter") -> list[dict]:
+    """The items as the medlc task loader hands them to lm-eval, naming the exam's fitter."""
+    hook = {FITTER_FIELD: fitter_reference(variant)}
+    return [asdict(record(i, with_book=with_book)) | hook for i in range(len(_ITEMS))]
 
 
 def loglikelihood_requests(variant: str, with_book: bool = True, task: str = "backend_test") -> list[Instance]:
     """Every option of every item, as lm-eval's multiple_choice tasks request them."""
     requests = []
-    for doc_id, doc in enumerate(docs(with_book)):
+    for doc_id, doc in enumerate(docs(with_book, variant)):
         context = render_prompt(doc, variant)
         for option, continuation in enumerate(continuations(doc, variant)):
             requests.append(
@@ -102,7 +105,7 @@ def loglikelihood_requests(variant: str, with_book: bool = True, task: str = "ba
 def generation_requests(gen_kwargs: dict, task: str = "backend_test") -> list[Instance]:
     return [
         Instance("generate_until", doc, (render_prompt(doc, "gen"), dict(gen_kwargs)), 0, (task, doc_id, 1))
-        for doc_id, doc in enumerate(docs())
+        for doc_id, doc in enumerate(docs(variant="gen"))
     ]
 
 

@@ -30,21 +30,20 @@ def evaluate(
     model_args_in_metadata: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """lm_eval.simple_evaluate on the fixture exam, with the task metadata the `lm_eval`
-    CLI would build (parsed --model_args merged with --metadata). With
-    `model_args_in_metadata=False` the tasks are not told the model, as when a caller
-    hands simple_evaluate its own TaskManager."""
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+    """medlc.scoring.evaluate on the fixture exam, with the task metadata the `lm_eval`
+    CLI would build (parsed --model_args merged with --metadata). `model` is an LM or a
+    registry name built from `model_args`. With `model_args_in_metadata=False` the tasks
+    are not told the model, as when a caller hands simple_evaluate its own TaskManager.
+    `kwargs` are `ScoringOptions` fields."""
+    from medlc import scoring
 
     told = dict(model_args or {}) if model_args_in_metadata else {}
     merged = told | {"exam_dir": str(FIXTURE_EXAM)} | dict(metadata or {})
-    # include_defaults=False: indexing lm-eval's own thousands of tasks costs seconds a run.
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=merged)
+    manager = scoring.task_manager(merged)
     kwargs.setdefault("bootstrap_iters", 0)
-    return lm_eval.simple_evaluate(
-        model=model, model_args=model_args, tasks=tasks, task_manager=manager, **kwargs
-    )
+    backend = model if isinstance(model, str) else type(model).__name__
+    lm = scoring.build_lm(model, model_args or {}) if isinstance(model, str) else model
+    return scoring.evaluate(lm, tasks, manager, scoring.ScoringOptions(**kwargs), backend, model_args or {})
 
 
 def metric(results: dict[str, Any], task: str, key: str) -> Any:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from backend_support import loglikelihood_requests, write_tiny_gguf
 from lm_eval.models.huggingface import HFLM
 
 from medlc.backend import MedlcLM
 from medlc_core.models import resolve_pretrained
+
+from backend_support import loglikelihood_requests, write_tiny_gguf
 
 TOLERANCE = 1e-3
 
@@ -90,3 +91,30 @@ def test_medlc_hf_is_registered_with_lm_eval():
     import medlc.backend
 
     assert lm_eval.api.registry.get_model("medlc-hf") is medlc.backend.MedlcLM
+
+
+def test_adapter_folder_as_pretrained_loads_its_base_with_the_adapter(tiny_model_dir, lora_dir):
+    requests = loglikelihood_requests("cloze")
+    folder = MedlcLM(pretrained=str(lora_dir), device="cpu", dtype="float32")
+    explicit = MedlcLM(pretrained=str(tiny_model_dir), peft=str(lora_dir), device="cpu", dtype="float32")
+    assert lls(folder, requests) == lls(explicit, requests)
+    assert folder.medlc_report()["model"]["adapter"] == str(lora_dir)
+
+
+def test_adapter_folder_in_task_metadata_gives_its_base_models_window(tiny_model_dir, lora_dir):
+    from medlc_tasks.loading import model_window
+
+    window = model_window({"pretrained": str(lora_dir)})
+    assert window.window == model_window({"pretrained": str(tiny_model_dir)}).window
+    assert window.source == str(tiny_model_dir)
+
+
+def test_lm_eval_front_scores_an_adapter_folder_as_base_plus_peft(tiny_model_dir, lora_dir):
+    import argparse
+
+    from medlc.lm_eval_cli import prepare
+    from medlc.scoring import tasks_dir
+
+    args = prepare(argparse.Namespace(model_args={"pretrained": str(lora_dir)}, include_path=None))
+    assert args.model_args == {"pretrained": str(tiny_model_dir), "peft": str(lora_dir)}
+    assert args.include_path == [str(tasks_dir())]

@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
-from backend_support import generation_requests, loglikelihood_requests, record
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from medlc.backend import MedlcLM
-from medlc.backend.length import OverLengthError
+from medlc.backend.length import FITTER_FIELD, OverLengthError
 from medlc_tasks.exam.fit import keep_passages, withhold_book
 from medlc_tasks.prompts import render_prompt
+
+from backend_support import generation_requests, loglikelihood_requests, record
 
 
 class RecordingLM(MedlcLM):
@@ -101,9 +102,9 @@ def test_prompt_that_fits_no_policy_is_cut_from_the_left_and_counted(tiny_model_
     lm = RecordingLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
     requests = item0_letter_requests()
     scores = lm.loglikelihood(requests, disable_tqdm=True)
-    report = lm.medlc_report()["over_length"]
-    assert report["tasks"]["backend_test"]["truncated_doc_ids"] == [0]
-    assert report["left_truncated_requests"] == len(requests)
+    counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
+    assert counts["truncated_doc_ids"] == [0]
+    assert counts["left_cut_requests"] == len(requests)
     # Cut exactly where stock `hf` would cut (it does so with only a log warning).
     assert_close(scores, stock_scores(tiny_model_dir, window, requests[0].args[0], requests))
 
@@ -144,9 +145,24 @@ def test_unknown_policy_is_rejected(tiny_model_dir):
         MedlcLM(pretrained=str(tiny_model_dir), device="cpu", over_length="drop")
 
 
-def test_docs_carry_every_field_the_policy_needs():
-    # The guard recognises exam documents by the BuiltRecord fields the tasks keep.
-    from medlc.backend.length import exam_record
+def test_left_cuts_are_booked_to_each_task_that_sent_the_context(tiny_model_dir, prompt_tokens):
+    window = prompt_tokens["no_book"] - 20
+    lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
+    first = [r for r in loglikelihood_requests("letter", task="first") if r.doc_id == 0]
+    second = [r for r in loglikelihood_requests("letter", task="second") if r.doc_id == 0]
+    lm.loglikelihood(first + second, disable_tqdm=True)
+    tasks = lm.medlc_report()["over_length"]["tasks"]
+    for name, sent in (("first", first), ("second", second)):
+        assert tasks[name]["left_cut_requests"] == len(sent)
+        assert tasks[name]["requests"] == len(sent) and tasks[name]["truncated_doc_ids"] == [0]
 
-    assert exam_record(asdict(record(1))) == record(1)
-    assert exam_record({"question": "x"}) is None
+
+def test_a_document_without_a_fitter_is_cut_not_shortened(tiny_model_dir, prompt_tokens):
+    window = (prompt_tokens["full"] + prompt_tokens["gold_only"]) // 2
+    lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
+    # The exam's fields are all there; only the hook naming the task's fitter is missing.
+    bare = [Instance(r.request_type, {k: v for k, v in r.doc.items() if k != FITTER_FIELD}, r.args, r.idx,
+                     r.metadata) for r in item0_letter_requests()]
+    lm.loglikelihood(bare, disable_tqdm=True)
+    counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
+    assert counts["truncated_doc_ids"] == [0] and counts["docs_shortened"] == 0

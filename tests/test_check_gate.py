@@ -13,7 +13,7 @@ import pytest
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc.runner.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
+from medlc_core.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
 from medlc_core.provenance import sha256_file
 from medlc_tasks.exam.build import build_exam
 from medlc_tasks.exam.bundled import bundled_sources

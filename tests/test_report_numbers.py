@@ -51,9 +51,9 @@ def test_alpha_format_compliance_comes_from_its_generative_answers(board):
     assert row(board, "alpha").format_compliance.value == pytest.approx(6 / 8)
 
 
-def test_alpha_over_length_counts_shortened_plus_flagged(board):
-    r = row(board, "alpha")
-    assert (r.shortened, r.flagged, r.over_length) == (1, 1, 2)
+def test_over_length_counts_loader_and_scoring_time_actions_by_kind(board):
+    # Loader: q8 shortened, q3 flagged (2k). Scoring time: q2 shortened, q6's 4 requests cut (1k).
+    assert row(board, "alpha").over_length == {"shortened": 2, "flagged": 1, "left_cut_requests": 4}
 
 
 def test_alpha_depth_grid_for_the_1k_book(board):
@@ -71,7 +71,7 @@ def test_beta_numbers(board):
     assert r.gain.value == pytest.approx(12 / 16 - 2 / 8)
     assert r.counterfactual.value == pytest.approx(3 / 6)
     assert r.format_compliance.value == pytest.approx(1.0)
-    assert r.over_length == 0
+    assert r.over_length == {"shortened": 0, "flagged": 0, "left_cut_requests": 0}
 
 
 def test_model_without_generative_tasks_has_no_compliance_rather_than_zero(board):
@@ -98,9 +98,10 @@ def test_json_and_markdown_carry_the_same_numbers(tmp_path):
     report = make_report(FIXTURE, tmp_path, iters=200)
     data = json.loads(report.json.read_text())
     alpha = next(r for r in data["variants"]["letter"]["rows"] if r["model"] == "alpha")
-    assert alpha["closed"]["value"] == pytest.approx(0.625) and alpha["over_length"] == 2
+    assert alpha["closed"]["value"] == pytest.approx(0.625)
+    assert alpha["over_length"] == {"shortened": 2, "flagged": 1, "left_cut_requests": 4}
     line = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| alpha |"))
-    assert "0.625 [" in line and line.rstrip().endswith("| 2 |")
+    assert "0.625 [" in line and line.rstrip().endswith("| 2/1/4 |")
 
 
 def test_each_cell_names_the_result_folders_it_came_from(board):
@@ -132,3 +133,20 @@ def test_committed_fixture_is_what_its_generator_writes(tmp_path):
     committed = {p.relative_to(FIXTURE): p.read_bytes() for p in FIXTURE.rglob("*") if p.is_file()}
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert fresh == committed
+
+
+def test_footer_traces_each_task_to_its_metric_key_yaml_and_scorer(tmp_path):
+    report = make_report(FIXTURE, tmp_path, iters=50)
+    footer = report.markdown.read_text().split("## where each number comes from", 1)[1]
+    assert "| medlc_openbook_2k | `acc,none` | medlc_tasks/medlc_openbook_2k.yaml | score_letter |" in footer
+
+
+def test_variant_and_bucket_come_from_the_task_config_not_its_name(tmp_path):
+    import shutil
+
+    shutil.copytree(FIXTURE, tmp_path / "r")
+    for results in (tmp_path / "r").glob("*/medlc_openbook_2k/1.0/*/results.json"):
+        data = json.loads(results.read_text())
+        data["configs"]["medlc_openbook_2k"]["dataset_kwargs"]["exam_bucket"] = "3k"
+        results.write_text(json.dumps(data))
+    assert leaderboard.build(collect(tmp_path / "r"), iters=50).buckets["letter"] == ["1k", "3k"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from medlc.runner.config import load_config
 from medlc.runner.run import plan_run, run
-from medlc.runner.store import ResultStore
+from medlc_core.store import ResultStore
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 
@@ -34,3 +34,23 @@ def test_backends_score_into_different_fingerprints(tiny_model_dir, tmp_path):
     hf = plan_run(config_for("hf", tiny_model_dir, tmp_path / "a.yaml")).pairs[0].key
     ours = plan_run(config_for("medlc-hf", tiny_model_dir, tmp_path / "b.yaml")).pairs[0].key
     assert hf.fingerprint != ours.fingerprint and hf.task_version == ours.task_version
+
+
+def test_each_pair_records_the_backend_report_of_its_own_task(tiny_model_dir, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0, sample_items: 2}}\n"
+        f"roster:\n  - {{name: tiny, kind: general, pretrained: {tiny_model_dir}}}\n"
+        "tasks: [medlc_closedbook, medlc_openbook_1k]\n",
+        encoding="utf-8",
+    )
+    run(load_config(path), tmp_path / "results")
+    pairs = ResultStore(tmp_path / "results").done_pairs()
+    assert len(pairs) == 2
+    for pair in pairs:
+        task = pair.parent.parent.name
+        report = json.loads((pair / "results.json").read_text())["config"]["medlc_report"]["over_length"]
+        samples = [json.loads(line) for line in (pair / "samples.jsonl").read_text().splitlines()]
+        assert list(report["tasks"]) == [task]
+        # This pair's requests only: the counts start afresh for every pair.
+        assert report["tasks"][task]["requests"] == sum(len(s["arguments"]) for s in samples)

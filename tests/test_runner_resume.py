@@ -16,7 +16,7 @@ import pytest
 
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc.runner.store import DONE_FILE, ResultStore
+from medlc_core.store import DONE_FILE, ResultStore
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 TASKS = ["medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_cloze_2k"]

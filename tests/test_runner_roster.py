@@ -106,3 +106,13 @@ def test_scored_checkpoints_reach_the_leaderboard_with_ratio_and_volume(sweep, t
     rows = leaderboard.build(collect(tmp_path / "results"), iters=50).variants["letter"]
     assert [(r.model, r.kind, r.general_fraction, r.n) for r in rows] == [
         ("mix-gf0.25_n100", "mixture", 0.25, 100), ("mix-gf0.75_n100", "mixture", 0.75, 100)]
+
+
+def test_adapter_folder_as_pretrained_is_fingerprinted_with_its_base(sweep, tiny_model_dir):
+    adapter = sweep / "gf0.25_n100" / "adapter"
+    text = f"roster: [{{name: a, kind: mixture, pretrained: {adapter}}}]\ntasks: [t]\n"
+    (model,) = resolve_roster(parse_config(Path("c.yaml"), text))
+    assert (Path(model.pretrained), Path(model.peft)) == (Path(tiny_model_dir), adapter)
+    assert set(model.identity) == {"model", "adapter"}
+    assert "adapter_model.safetensors" in model.identity["adapter"]["files"]
+    assert (model.general_fraction, model.n) == (0.25, 100)  # read from the adapter's manifest

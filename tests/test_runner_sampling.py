@@ -9,7 +9,7 @@ import pytest
 
 from medlc.runner.config import ConfigError, load_config, parse_config
 from medlc.runner.run import run, spread_samples
-from medlc.runner.store import ResultStore, read_samples
+from medlc_core.store import ResultStore, read_samples
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 

@@ -11,7 +11,7 @@ import pytest
 
 from medlc.runner.config import ConfigError, load_config
 from medlc.runner.run import plan_run, run
-from medlc.runner.store import ResultStore
+from medlc_core.store import ResultStore
 from medlc_core.shard import parse_shard, select_shard
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from medlc.runner.store import DONE_FILE, PairKey, ResultStore, atomic_write, read_samples, samples_to_jsonl
+from medlc_core.atomic import atomic_write
+from medlc_core.store import DONE_FILE, PairKey, ResultStore, read_samples, samples_to_jsonl
 
 KEY = PairKey("0123456789abcdef", "medlc_closedbook", "1.0", "feedfacecafebeef")
 SAMPLE = {"doc_id": 0, "doc": {"id": "q1"}, "target": 1, "arguments": [("ctx", " A")], "resps": [[(-1.0, False)]],

@@ -117,3 +117,23 @@ def test_task_for_a_bucket_never_built_names_the_buckets_the_exam_has(exam_copy)
     drop_bucket_from_manifest(exam_copy, "8k", None)
     with pytest.raises(ExamDirError, match="has no bucket '8k': it was not among the buckets built"):
         build_docs(exam_copy, "8k", "cloze", None)
+
+
+def test_lm_evals_metadata_hint_is_said_once_not_once_per_medlc_task():
+    import logging
+
+    import medlc_tasks.utils  # noqa: F401  (lm-eval imports it with the task YAMLs)
+    from medlc_tasks.loading import _FirstMetadataHintOnly
+
+    task_logger = logging.getLogger("lm_eval.api.task")
+    assert any(isinstance(f, _FirstMetadataHintOnly) for f in task_logger.filters)
+    hint = "{}: Custom kwargs can be passed to `--metadata` in console (as json string) or to the TaskManager"
+    quiet = _FirstMetadataHintOnly()
+
+    def said(task: str) -> bool:
+        record = logging.LogRecord("lm_eval.api.task", logging.WARNING, "", 0, hint.format(task), None, None)
+        return quiet.filter(record)
+
+    assert [said(task) for task in ("medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_2k")] == [
+        True, False, False]
+    assert said("ruler_4k")  # another task family's hint is lm-eval's business

@@ -2,7 +2,7 @@
 
 Nothing here touches a hub: the tokenizer is a byte-level BPE trained with `tokenizers`
 on the project's own text, so it encodes any Chinese string, and the model is a
-Llama- or Qwen2-style config a few hundred kilobytes large.
+Llama-, Qwen2- or Gemma 3-style config a few hundred kilobytes large.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ def _training_corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(out_dir: Path, vocab_size: int = 600):
+# Option letters as the letter variant continues a prompt (" A" after "答案："): repeated
+# often enough that BPE merges each into one token, as Gemma's tokenizer has them.
+LETTER_LINES = ["答案： A 答案： B 答案： C 答案： D 答案： E"] * 400
+
+
+def build_tokenizer(out_dir: Path, vocab_size: int = 600, single_token_letters: bool = False):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -45,7 +50,8 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 600):
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tokenizer.train_from_iterator(_training_corpus(), trainer=trainer)
+    corpus = _training_corpus() + (LETTER_LINES if single_token_letters else [])
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",
@@ -58,19 +64,30 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 600):
     return fast
 
 
+# Gemma 3's layout in miniature: local (sliding-window) layers with a global one between,
+# a window far shorter than any open-book prompt.
+GEMMA3_SLIDING_WINDOW = 16
+GEMMA3_LAYER_TYPES = ["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"]
+
+
 def build_tiny_model(
     out_dir: str | Path,
     arch: str = "llama",
     max_position_embeddings: int = 4096,
     seed: int = 0,
+    single_token_letters: bool = False,
 ) -> Path:
-    """Write a tiny random model + tokenizer to `out_dir` in `save_pretrained` layout."""
+    """Write a tiny random model + tokenizer to `out_dir` in `save_pretrained` layout.
+
+    `arch`: "llama", "qwen2" or "gemma3" (Gemma3ForCausalLM with sliding-window layers).
+    `single_token_letters`: a tokenizer in which " A" .. " E" are one token each.
+    """
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(out_dir)
+    tokenizer = build_tokenizer(out_dir, single_token_letters=single_token_letters)
     common = dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -84,7 +101,16 @@ def build_tiny_model(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
-    config = LlamaConfig(**common) if arch == "llama" else Qwen2Config(**common)
+    if arch == "gemma3":
+        config = Gemma3TextConfig(
+            **(common | {"num_hidden_layers": len(GEMMA3_LAYER_TYPES)}),
+            head_dim=16,
+            query_pre_attn_scalar=16,
+            sliding_window=GEMMA3_SLIDING_WINDOW,
+            layer_types=GEMMA3_LAYER_TYPES,
+        )
+    else:
+        config = {"llama": LlamaConfig, "qwen2": Qwen2Config}[arch](**common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.save_pretrained(out_dir)

@@ -1,39 +1,25 @@
-"""The `medlc-hf` lm-eval backend. Importing this package registers it with lm-eval
-(lm-eval 0.4.13's `lm_eval --model` only knows its built-in names; use `medlc eval` or):
+"""The `medlc-hf` lm-eval backend. Importing this package registers it with lm-eval.
 
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+From the command line, `medlc lm-eval --model medlc-hf ...` (every `lm_eval` flag works).
+From Python, through `medlc.scoring`, which also puts medlc's tasks on the include path:
 
-    import medlc.backend  # registers "medlc-hf"
+    from medlc import scoring
 
-    model_args = {"pretrained": "gemma3-270m"}  # or a hub id / local dir, peft=, gguf_file=
-    results = lm_eval.simple_evaluate(
-        model="medlc-hf",
-        model_args=model_args,
-        tasks=["medlc_openbook_cloze_4k", "medlc_closedbook_cloze"],
-        # With the model in the metadata the tasks fit each book to its window while
-        # loading; either way the backend re-checks every prompt at scoring time.
-        task_manager=TaskManager(include_path=medlc.backend.tasks_dir(), metadata=model_args),
-    )
+    model_args = {"pretrained": "gemma3-270m"}  # or a hub id, a local or adapter folder, gguf_file=
+    lm = scoring.build_lm("medlc-hf", model_args)
+    # With the model in the metadata the tasks fit each book to its window while loading;
+    # either way the backend re-checks every prompt at scoring time.
+    manager = scoring.task_manager(metadata=model_args)
+    options = scoring.ScoringOptions(limit=20)
+    results = scoring.evaluate(lm, ["medlc_openbook_cloze_1k"], manager, options, "medlc-hf", model_args)
 
-Or build the LM once and reuse it (`MedlcLM(**model_args)`, then `model=lm`), reading
-`lm.pop_medlc_report()` after each evaluation for its over-length counts.
+The backend's over-length counts per task land in `results["config"]["medlc_report"]`.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from medlc.backend.length import POLICIES as OVER_LENGTH_POLICIES
 from medlc.backend.lm import MedlcLM
 from medlc.backend.prefix import PrefixScorer, ScoringCounts
 
-
-def tasks_dir() -> str:
-    """The installed medlc task YAMLs, for lm-eval's `include_path`."""
-    import medlc_tasks
-
-    return str(Path(medlc_tasks.__file__).parent)
-
-
-__all__ = ["MedlcLM", "OVER_LENGTH_POLICIES", "PrefixScorer", "ScoringCounts", "tasks_dir"]
+__all__ = ["MedlcLM", "OVER_LENGTH_POLICIES", "PrefixScorer", "ScoringCounts"]

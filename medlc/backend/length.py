@@ -1,41 +1,55 @@
 """The over-length policy at scoring time: no prompt is cut from the left unseen.
 
-The medlc tasks already fit each document to the model's window when the task metadata
-names the model (`medlc_tasks.loading`); this guard is the backend's side of the same policy
-and catches everything else: tasks loaded without the model in their metadata, chat
-templates that add more than the reserved margin, other lm-eval tasks. For each request
-whose prompt plus continuation exceeds the window it does one of:
+A task may fit its documents to the model's window while loading (the medlc tasks do when
+their metadata names the model); this guard is the backend's side of the same policy and
+catches everything else: tasks loaded without the model in their metadata, chat templates
+that add more than the reserved margin, other lm-eval tasks. For each request whose prompt
+plus continuation exceeds the window it does one of:
 
-* `fit` (default): for a medlc exam document, the exam policy from
-  `medlc_tasks.exam.fit` -- drop distractor passages, furthest from the gold passage first,
-  until the prompt fits ("shortened"); if question + gold alone do not fit, ask the item
-  without its book ("flagged", as the task loader does). A request that is not a medlc
-  document, or still does not fit, is cut from the left and counted ("truncated");
+* `fit` (default): ask the task. A document that names a fitter in its
+  `overlength_fitter` field ("module:function", see `Fitter`) gets the task's own policy --
+  for the medlc exam, `medlc_tasks.fitting`: drop distractor passages ("shortened"), or ask
+  the item without its book ("flagged"). A document without a fitter, or one its fitter
+  cannot fit, is cut from the left and counted ("truncated");
 * `truncate`: cut from the left as lm-eval's `hf` does, but counted;
 * `error`: stop with an error naming the task, document and lengths.
 
-Every affected document is counted per task in `LengthReport`, which `medlc eval` writes
-into the results JSON.
+The backend knows nothing of any task's format: the fitter is found through the document.
+Every affected document is counted per task, and every request cut from the left is booked
+to the task that sent it; `MedlcLM.medlc_report()` returns the counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 
 from lm_eval.api.instance import Instance
-
-from medlc_tasks.exam.fit import fit_record, withhold_book
-from medlc_tasks.exam.schema import BuiltRecord
-from medlc_tasks.prompts import VARIANTS, render_prompt
 
 logger = logging.getLogger(__name__)
 
 POLICIES = ("fit", "truncate", "error")
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(BuiltRecord))
+# The document field through which a task names its fitter, as "module:function".
+FITTER_FIELD = "overlength_fitter"
+
+
+class FittedPrompt(Protocol):
+    """What a fitter returns: the prompt to score and what was done to get it."""
+
+    context: str
+    action: str  # "shortened" or "flagged"
+    passages_dropped: int
+    chars_dropped: int
+
+
+# fitter(doc, context, count_tokens, budget): a prompt of at most `budget` tokens that asks
+# the same item, or None when the task has no way to shorten this one.
+Fitter = Callable[[Mapping[str, Any], str, Callable[[str], int], int], "FittedPrompt | None"]
 
 
 class OverLengthError(ValueError):
@@ -48,6 +62,7 @@ class TaskLengthCounts:
 
     requests: int = 0
     over_length_requests: int = 0
+    left_cut_requests: int = 0  # requests scored on a prompt cut from the left
     shortened_docs: list[int] = field(default_factory=list)
     flagged_docs: list[int] = field(default_factory=list)  # asked without the book
     truncated_docs: list[int] = field(default_factory=list)  # scored on a left-cut prompt
@@ -58,6 +73,7 @@ class TaskLengthCounts:
         return {
             "requests": self.requests,
             "over_length_requests": self.over_length_requests,
+            "left_cut_requests": self.left_cut_requests,
             "docs_shortened": len(self.shortened_docs),
             "docs_flagged": len(self.flagged_docs),
             "docs_truncated": len(self.truncated_docs),
@@ -69,46 +85,46 @@ class TaskLengthCounts:
         }
 
 
+TOTAL_KEYS = (
+    "requests",
+    "over_length_requests",
+    "left_cut_requests",
+    "docs_shortened",
+    "docs_flagged",
+    "docs_truncated",
+    "passages_dropped",
+)
+
+
 @dataclass(frozen=True)
 class _Fit:
     context: str
-    action: str  # none | shortened | flagged | truncated
+    action: str  # shortened | flagged | truncated
     passages_dropped: int = 0
     chars_dropped: int = 0
 
 
-def exam_record(doc: Any) -> BuiltRecord | None:
-    """The BuiltRecord a medlc task document carries, or None for any other document."""
-    if not isinstance(doc, Mapping) or not all(name in doc for name in _RECORD_FIELDS):
-        return None
-    return BuiltRecord.from_dict({name: doc[name] for name in _RECORD_FIELDS})
+@cache
+def _load_fitter(reference: str) -> Fitter:
+    module, _, name = reference.partition(":")
+    try:
+        fitter = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"{FITTER_FIELD}={reference!r}: expected an importable 'module:function' ({err})") \
+            from err
+    if not callable(fitter):
+        raise ValueError(f"{FITTER_FIELD}={reference!r} is not callable")
+    return fitter
 
 
-def _renderer(record: BuiltRecord, doc: Mapping, context: str) -> Callable[[BuiltRecord], str] | None:
-    """Re-renders `context` for a changed record: the prompt the task rendered is located in
-    the context (a chat template or few-shot examples may surround it) and swapped."""
-    for variant in VARIANTS:
-        rendered = render_prompt(doc, variant)
-        if rendered and rendered in context:
-            head, _, tail = context.partition(rendered)
-            return lambda r, v=variant: head + render_prompt(r, v) + tail
-    return None
+def doc_fitter(doc: Any) -> Fitter | None:
+    """The fitter a task document names in its `overlength_fitter` field, or None."""
+    reference = doc.get(FITTER_FIELD) if isinstance(doc, Mapping) else None
+    return _load_fitter(reference) if reference else None
 
 
-def fit_context(doc: Any, context: str, count_tokens: Callable[[str], int], budget: int) -> _Fit:
-    """Apply the exam policy to one over-long prompt (see the module docstring)."""
-    record = exam_record(doc)
-    render = _renderer(record, doc, context) if record is not None else None
-    if record is None or render is None:
-        return _Fit(context, "truncated")
-    fit = fit_record(record, render, count_tokens, budget)
-    if fit.action == "shortened":
-        return _Fit(render(fit.record), "shortened", fit.passages_dropped, fit.chars_dropped)
-    if record.book:
-        bookless = render(withhold_book(record))
-        if count_tokens(bookless) <= budget:
-            return _Fit(bookless, "flagged", len(record.passages), record.book_chars)
-    return _Fit(context, "truncated")
+def _doc_key(instance: Instance) -> int:
+    return -1 if instance.doc_id is None else int(instance.doc_id)
 
 
 class LengthGuard:
@@ -132,7 +148,7 @@ class LengthGuard:
         needed: int,
         budget: int,
     ) -> str:
-        """The context to score `group` (requests sharing `context`) with.
+        """The context to score `group` (requests of one task sharing `context`) with.
 
         `needed` is the tokens the group needs as it stands, `budget` the most prompt tokens
         `count_tokens(context)` may reach. Returns `context` itself when it fits.
@@ -146,14 +162,11 @@ class LengthGuard:
         if self.policy == "error":
             raise OverLengthError(
                 f"task {first.task_name!r} doc {first.doc_id}: prompt needs {needed} tokens, the "
-                f"model window is {self.window} (over_length=error; use over_length=fit to "
-                "shorten the book as the exam policy allows)"
+                f"model window is {self.window} (over_length=error; over_length=fit lets the "
+                "task shorten it)"
             )
-        outcome = (
-            fit_context(first.doc, context, count_tokens, budget)
-            if self.policy == "fit"
-            else _Fit(context, "truncated")
-        )
+        outcome = self._ask_task(first, context, count_tokens, budget) if self.policy == "fit" else None
+        outcome = outcome or _Fit(context, "truncated")
         logger.log(
             logging.INFO if outcome.action == "shortened" else logging.WARNING,
             "task %r doc %s: prompt needs %d tokens, window %d: %s",
@@ -167,45 +180,46 @@ class LengthGuard:
                 "truncated": "cut from the left (counted)",
             }[outcome.action],
         )
-        self._record(counts, first.doc_id, outcome)
+        self._record(counts, _doc_key(first), outcome)
         return outcome.context
 
-    def _record(self, counts: TaskLengthCounts, doc_id: int | None, outcome: _Fit) -> None:
+    @staticmethod
+    def _ask_task(
+        instance: Instance, context: str, count_tokens: Callable[[str], int], budget: int
+    ) -> _Fit | None:
+        fitter = doc_fitter(instance.doc)
+        fitted = fitter(instance.doc, context, count_tokens, budget) if fitter else None
+        if fitted is None:
+            return None
+        if fitted.action not in ("shortened", "flagged"):
+            raise ValueError(f"task {instance.task_name!r}: fitter returned action {fitted.action!r}")
+        return _Fit(fitted.context, fitted.action, fitted.passages_dropped, fitted.chars_dropped)
+
+    def _record(self, counts: TaskLengthCounts, doc: int, outcome: _Fit) -> None:
         target = {
             "shortened": counts.shortened_docs,
             "flagged": counts.flagged_docs,
             "truncated": counts.truncated_docs,
         }[outcome.action]
-        key = -1 if doc_id is None else int(doc_id)
-        if key not in target:
-            target.append(key)
+        if doc not in target:
+            target.append(doc)
             counts.passages_dropped += outcome.passages_dropped
             counts.chars_dropped += outcome.chars_dropped
 
-    def note_truncated(self, instance: Instance) -> None:
-        """A request the policy let through but that still had to be cut (it is counted)."""
+    def note_left_cut(self, instance: Instance) -> None:
+        """`instance` is scored on a prompt cut from the left: booked to its own task."""
         counts = self._counts(instance)
-        key = -1 if instance.doc_id is None else int(instance.doc_id)
-        if key not in counts.truncated_docs:
-            counts.truncated_docs.append(key)
+        counts.left_cut_requests += 1
+        if _doc_key(instance) not in counts.truncated_docs:
+            counts.truncated_docs.append(_doc_key(instance))
 
     def report(self) -> dict[str, Any]:
-        totals = {
-            key: sum(c.as_dict()[key] for c in self.tasks.values())
-            for key in (
-                "requests",
-                "over_length_requests",
-                "docs_shortened",
-                "docs_flagged",
-                "docs_truncated",
-                "passages_dropped",
-            )
-        }
+        tasks = {name: c.as_dict() for name, c in sorted(self.tasks.items())}
         return {
             "policy": self.policy,
             "window": self.window,
-            "totals": totals,
-            "tasks": {name: c.as_dict() for name, c in sorted(self.tasks.items())},
+            "totals": {key: sum(t[key] for t in tasks.values()) for key in TOTAL_KEYS},
+            "tasks": tasks,
         }
 
     def reset(self) -> None:

@@ -29,7 +29,7 @@ from medlc.backend.batching import BatchLimit
 from medlc.backend.generate import generate_in_batches
 from medlc.backend.length import LengthGuard, replace_context
 from medlc.backend.prefix import PrefixScorer, ScoringCounts
-from medlc_core.models import DEFAULT_MODEL_NAME, resolve_pretrained
+from medlc_core.models import DEFAULT_MODEL_NAME, adapter_tokenizer, resolve_pretrained, split_adapter
 
 # Padded context tokens one prefill forward may hold when batching several contexts
 # (`batch_size` > 1 or auto). One context longer than this still runs, alone.
@@ -50,6 +50,8 @@ def default_device() -> str:
 class MedlcLM(HFLM):
     """An lm-eval LM; see the module docstring. Arguments beyond HFLM's:
 
+    pretrained: also a PEFT adapter folder (holding adapter_config.json): its base model is
+        loaded with the adapter, as `pretrained=<base>,peft=<folder>` would.
     gguf_file: a GGUF file inside `pretrained` (a directory); converted once, cached.
     attn_implementation: "sdpa", "eager" or "flash_attention_2".
     batch_size: an int, or "auto" = start at `max_batch_size` and halve on out-of-memory.
@@ -74,6 +76,11 @@ class MedlcLM(HFLM):
         self.requested: dict[str, str] = {"pretrained": name}
         if gguf_file:
             self.requested["gguf_file"] = gguf_file
+        if isinstance(pretrained, str) and not kwargs.get("peft"):
+            pretrained, adapter = split_adapter(pretrained)
+            if adapter:
+                kwargs["peft"] = self.requested["adapter"] = adapter
+                kwargs.setdefault("tokenizer", adapter_tokenizer(adapter))
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained, gguf_file)
         if attn_implementation:
@@ -99,7 +106,6 @@ class MedlcLM(HFLM):
         self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS), max_tokens=MAX_CONTINUATION_TOKENS)
         self.generation_limit = BatchLimit(rows)
         self.counts = ScoringCounts()
-        self.left_truncated_requests = 0
         self._pairs: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         self.guard = LengthGuard(over_length, self.max_length)
         self.scorer = PrefixScorer(
@@ -121,12 +127,16 @@ class MedlcLM(HFLM):
             self._pairs.clear()
 
     def _fit_to_window(self, requests: list[Instance]) -> list[Instance]:
-        """The requests as they will be scored: over-long contexts handled by the guard."""
-        by_context: dict[str, list[Instance]] = {}
+        """The requests as they will be scored: over-long contexts handled by the guard.
+
+        Requests are grouped per task, so each task's counts are its own even when two
+        tasks send the same context (the scorer still reads that context once).
+        """
+        by_context: dict[tuple[str | None, str], list[Instance]] = {}
         for instance in requests:
-            by_context.setdefault(instance.args[0], []).append(instance)
+            by_context.setdefault((instance.task_name, instance.args[0]), []).append(instance)
         fitted: dict[int, Instance] = {}
-        for context, group in by_context.items():
+        for (_, context), group in by_context.items():
             lengths = [self._pair_lengths(context, inst.args[1]) for inst in group]
             longest_continuation = max(cont for _, cont in lengths)
             new_context = self.guard.fit(
@@ -137,7 +147,11 @@ class MedlcLM(HFLM):
                 budget=self.max_length - longest_continuation + 1,
             )
             for inst in group:
-                fitted[id(inst)] = replace_context(inst, new_context)
+                fitted[id(inst)] = replaced = replace_context(inst, new_context)
+                context_tokens, continuation_tokens = self._pair_lengths(new_context, inst.args[1])
+                if context_tokens + continuation_tokens - 1 > self.max_length:
+                    # _loglikelihood_tokens will cut it exactly as stock `hf` does.
+                    self.guard.note_left_cut(replaced)
         return [fitted[id(inst)] for inst in requests]
 
     def _context_tokens(self, context: str) -> int:
@@ -172,10 +186,9 @@ class MedlcLM(HFLM):
                 )
             excess = len(context) + len(continuation) - 1 - self.max_length
             if excess > 0:
-                # Only prompts the length guard already counted get here (policy truncate,
+                # Only prompts the length guard already booked get here (policy truncate,
                 # or a fit that could not shorten); stock `hf` cuts the same way.
                 context = context[excess:]
-                self.left_truncated_requests += 1
             pairs.append((context, continuation))
         with self._progress("log-likelihood contexts", disable_tqdm) as advance:
             n_contexts = len({tuple(c) for c, _ in pairs})
@@ -196,13 +209,25 @@ class MedlcLM(HFLM):
             new_context = self.guard.fit(
                 [instance],
                 context,
-                count_tokens=lambda s: len(self.tok_encode(s)),
-                needed=len(self.tok_encode(context)) + max_gen_toks,
+                count_tokens=self._prompt_tokens,
+                needed=self._prompt_tokens(context) + max_gen_toks,
                 budget=budget,
             )
             fitted.append(replace_context(instance, new_context))
+            if self._prompt_tokens(new_context) > budget:
+                # HFLM.generate_until keeps the last max_length - max_gen_toks tokens.
+                self.guard.note_left_cut(fitted[-1])
         with self._progress("generations", disable_tqdm) as advance:
-            return generate_in_batches(self, fitted, self.generation_limit, on_done=advance(len(fitted)))
+            return generate_in_batches(
+                fitted,
+                self.generation_limit,
+                generate_batch=self._generate_batch,
+                count_tokens=self._prompt_tokens,
+                on_done=advance(len(fitted)),
+            )
+
+    def _prompt_tokens(self, context: str) -> int:
+        return len(self.tok_encode(context))
 
     def _generate_batch(self, batch: list[Instance]) -> list[str]:
         """Stock HFLM generation for one batch of requests sharing gen_kwargs."""
@@ -217,13 +242,14 @@ class MedlcLM(HFLM):
 
     def medlc_report(self) -> dict[str, Any]:
         """What this backend did since the last reset: over-length outcomes per task,
-        forward passes, batch back-offs. `medlc eval` writes it into the results JSON."""
+        forward passes, batch back-offs. lm-eval writes it into the results JSON as
+        `config.medlc_report` (see `get_model_info`)."""
         limits = {"contexts": self.context_limit, "continuations": self.row_limit, "generation": self.generation_limit}
         resolved = str(self.pretrained) if isinstance(self.pretrained, str) else None
         return {
             "backend": "medlc-hf",
             "model": self.requested | {"resolved": resolved},
-            "over_length": self.guard.report() | {"left_truncated_requests": self.left_truncated_requests},
+            "over_length": self.guard.report(),
             "scoring": self.counts.as_dict(),
             "batching": {
                 "auto": self.auto_batch,
@@ -238,7 +264,6 @@ class MedlcLM(HFLM):
         report = self.medlc_report()
         self.guard.reset()
         self.counts = self.scorer.counts = ScoringCounts()
-        self.left_truncated_requests = 0
         return report
 
     def get_model_info(self) -> dict[str, Any]:
@@ -255,7 +280,11 @@ class MedlcLM(HFLM):
         source = Path(str(self.pretrained)) / "medlc_source.txt"
         if source.is_file():
             info["gguf_source"] = source.read_text(encoding="utf-8").strip()
-        return info | {"medlc_backend": "medlc-hf", "requested": self.requested}
+        # lm-eval asks for this once, after the evaluation, and writes it under `config`:
+        # so every results file, `medlc lm-eval`'s and `medlc run`'s alike, carries the
+        # over-length counts of the tasks it scored.
+        report = self.medlc_report()
+        return info | {"medlc_backend": "medlc-hf", "requested": self.requested, "medlc_report": report}
 
     def _progress(self, what: str, disable: bool) -> "_Bar":
         return _Bar(what, disable or self.rank != 0)

@@ -21,6 +21,7 @@ to float rounding.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class SharedPrefixCache(DynamicCache):
     def update(self, key_states, value_states, layer_idx, *args, **kwargs):
         layer = self.layers[layer_idx]
         scratch = copy.copy(layer)  # carries lengths/offsets; the original stays untouched
-        if layer.is_initialized and layer.keys.numel() > 0:
+        if _holds_keys(layer):
             if self._broadcast:
                 n = len(self._rows)
                 scratch.keys = layer.keys.expand(n, -1, -1, -1)
@@ -80,8 +81,14 @@ class SharedPrefixCache(DynamicCache):
         return scratch.update(key_states, value_states, *args, **kwargs)
 
 
+def _holds_keys(layer) -> bool:
+    # transformers 4.56 leaves `keys` None until the first update; 5.x has `is_initialized`.
+    keys = getattr(layer, "keys", None)
+    return keys is not None and getattr(layer, "is_initialized", True) and keys.numel() > 0
+
+
 def _batch_of(layer) -> int:
-    return layer.keys.shape[0] if layer.is_initialized and layer.keys.numel() > 0 else 1
+    return layer.keys.shape[0] if _holds_keys(layer) else 1
 
 
 def supports_shared_prefix(cache: object) -> bool:
@@ -93,6 +100,19 @@ def supports_shared_prefix(cache: object) -> bool:
 class _Group:
     context: tuple[int, ...]
     members: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # (index, continuation)
+
+
+def cache_argument() -> str:
+    """The name of the KV-cache argument and output field of this transformers' models.
+
+    transformers 5.24 renamed `past_key_values` to `cache` (the old name goes in 5.40); the
+    lower bound, 4.56, knows only the old one. Asked of the library's output class, not of
+    a model's signature, which a wrapper's `**kwargs` would hide.
+    """
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    fields = {f.name for f in dataclasses.fields(CausalLMOutputWithPast)}
+    return "cache" if "cache" in fields else "past_key_values"
 
 
 def _accepts(model: torch.nn.Module, name: str) -> bool:
@@ -119,6 +139,7 @@ class PrefixScorer:
         self.row_limit = row_limit
         self.counts = counts or ScoringCounts()
         self._logits_to_keep = _accepts(model, "logits_to_keep")
+        self._cache_name = cache_argument()
 
     def score(
         self, requests: Sequence[TokenRequest], on_done: Callable[[int], None] | None = None
@@ -190,7 +211,7 @@ class PrefixScorer:
         if not rows:
             return scores
 
-        cache = out.past_key_values
+        cache = getattr(out, self._cache_name)
         if not supports_shared_prefix(cache):
             raise NotImplementedError(
                 f"{type(self.model).__name__}'s cache ({type(cache).__name__}) holds recurrent "
@@ -237,8 +258,8 @@ class PrefixScorer:
                 ).to(self.device),
                 "position_ids": (starts[:, None] + torch.arange(width)[None, :]).to(self.device),
             }
-        prefix = SharedPrefixCache(cache, context_rows.to(self.device))
-        out = self._forward(ids.to(self.device), keep=0, use_cache=True, past_key_values=prefix, **kwargs)
+        kwargs[self._cache_name] = SharedPrefixCache(cache, context_rows.to(self.device))
+        out = self._forward(ids.to(self.device), keep=0, use_cache=True, **kwargs)
         self.counts.continuation_forwards += 1
         self.counts.continuation_rows += len(chunk)
 

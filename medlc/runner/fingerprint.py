@@ -79,7 +79,7 @@ def file_digest(path: Path) -> str:
         memo = {}
     if key not in memo:
         memo[key] = sha256_file(path)
-        from medlc.runner.store import atomic_write
+        from medlc_core.atomic import atomic_write
 
         atomic_write(memo_file, json.dumps(memo, indent=0, sort_keys=True))
     return memo[key]

@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlc_core.models import DEFAULT_MODEL_NAME, named_gguf, resolve_pretrained
-from medlc_core.provenance import sha256_file
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig, ModelSpec, Settings
+from medlc_core.models import (
+    ADAPTER_CONFIG,
+    DEFAULT_MODEL_NAME,
+    named_gguf,
+    resolve_pretrained,
+    split_adapter,
+)
+from medlc_core.provenance import sha256_file
 
 MANIFEST = "mixture_manifest.json"
-ADAPTER_CONFIG = "adapter_config.json"
 BUNDLED_NAMES = (DEFAULT_MODEL_NAME, "smollm2-135m-instruct")
 
 
@@ -114,6 +119,12 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
 def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> ResolvedModel:
     where = f"{config.path}: {spec.key}"
     pretrained, peft = spec.pretrained, spec.peft
+    if peft is None:
+        # An adapter folder passed as `pretrained` is its base model plus itself as `peft`.
+        try:
+            pretrained, peft = split_adapter(pretrained)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from err
     mixture: dict[str, Any] = {}
     for candidate in (peft, pretrained):
         if candidate and Path(candidate).is_dir() and (found := read_manifest(Path(candidate))):
@@ -169,14 +180,10 @@ def _expand_checkpoints(spec: ModelSpec, config: HarnessConfig) -> list[ModelSpe
         )
     expanded = []
     for path in checkpoints:
-        if (path / ADAPTER_CONFIG).is_file():
-            adapter = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-            base = spec.pretrained or adapter.get("base_model_name_or_path")
-            if not base:
-                raise ConfigError(f"{path / ADAPTER_CONFIG}: no base_model_name_or_path; set "
-                                  f"{spec.key}.pretrained to the base model")
-            pretrained, peft = base, str(path)
+        if spec.pretrained and (path / ADAPTER_CONFIG).is_file():
+            pretrained, peft = spec.pretrained, str(path)  # the base the config names wins
         else:
+            # An adapter folder is split into its base model and itself when resolved.
             pretrained, peft = str(path), None
         # `{dir}` is the matched folder, `{parent}` the one above it (finetune's sweep saves
         # runs/<sweep>/gf0.50_n1000/adapter, so the run name is the parent).

@@ -20,16 +20,25 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from medlc_core.provenance import quiet_lm_eval_git_probe, versions
+from medlc import scoring
+from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
-from medlc.runner.store import PairKey, ResultStore, samples_to_jsonl
+from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -63,10 +72,6 @@ class RunSummary:
     warnings: int = 0  # warnings in the run log
 
 
-def medlc_tasks_dir() -> Path:
-    import medlc_tasks
-
-    return Path(medlc_tasks.__file__).parent
 
 
 def resolve_exam(config: HarnessConfig) -> Path:
@@ -85,15 +90,10 @@ def resolve_exam(config: HarnessConfig) -> Path:
 def task_manager(config: HarnessConfig, metadata: dict[str, Any], with_stock: bool):
     """lm-eval's TaskManager over the medlc tasks and the config's extra task folders.
 
-    lm-eval's own task index takes seconds to build, so it is only included when the
-    config names a task outside medlc's folders. `metadata` reaches the task loaders the
-    way `lm_eval --metadata` and `--model_args` do: the exam folder and the model, whose
-    window the over-length policy fits books to.
+    lm-eval's own task index is only included when the config names a task outside
+    those folders. `metadata` carries the exam folder and the model to the task loaders.
     """
-    from lm_eval.tasks import TaskManager
-
-    include = [str(medlc_tasks_dir()), *config.settings.include_paths]
-    return TaskManager(include_path=include, include_defaults=with_stock, metadata=metadata)
+    return scoring.task_manager(metadata, config.settings.include_paths, include_defaults=with_stock)
 
 
 def _expand(index: dict[str, Any], name: str, where: str) -> list[str]:
@@ -153,18 +153,6 @@ def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> N
             raise ConfigError(f"{config.path}: {model.name!r} needs the Hugging Face hub and HF_HUB_OFFLINE=1")
 
 
-def load_lm(model_args: dict[str, Any], config: HarnessConfig):
-    """The lm-eval LM for one model, built the way `lm_eval --model` builds it."""
-    import lm_eval.api.registry
-    import torch
-
-    if config.settings.backend == "medlc-hf":
-        import medlc.backend  # noqa: F401  (registers the backend with lm-eval)
-    device = config.settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cls = lm_eval.api.registry.get_model(config.settings.backend)
-    return cls.create_from_arg_obj(model_args, {"batch_size": config.settings.batch_size, "device": device})
-
-
 def spread_samples(task: str, n_docs: int, wanted: int | None) -> dict[str, list[int]] | None:
     """lm-eval `samples` for `wanted` items spread evenly over a task's n_docs documents."""
     if wanted is None:
@@ -174,36 +162,21 @@ def spread_samples(task: str, n_docs: int, wanted: int | None) -> dict[str, list
 
 
 def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) -> tuple[dict, list[dict]]:
-    """lm-eval's results dict and per-sample log for one pair."""
-    from lm_eval import simple_evaluate
-    from lm_eval.utils import hash_string
-
+    """lm-eval's results dict (with the backend's report for this task) and per-sample log."""
     s = plan.config.settings
     task = manager.load([pair.task])["tasks"][pair.task]
-    quiet_lm_eval_git_probe()
-    results = simple_evaluate(
-        model=lm,
-        tasks=[task],
-        task_manager=manager,
-        num_fewshot=s.num_fewshot,
+    options = scoring.ScoringOptions(
         limit=s.limit,
         samples=spread_samples(pair.task, len(task.eval_docs), s.sample_items),
-        log_samples=True,
-        bootstrap_iters=s.bootstrap_iters,
+        num_fewshot=s.num_fewshot,
         apply_chat_template=pair.model.apply_chat_template,
         system_instruction=s.system_instruction,
         gen_kwargs=s.gen_kwargs,
-        random_seed=s.seed,
-        numpy_random_seed=s.seed,
-        torch_random_seed=s.seed,
-        fewshot_random_seed=s.seed,
+        bootstrap_iters=s.bootstrap_iters,
+        seed=s.seed,
     )
+    results = scoring.evaluate(lm, [task], manager, options, s.backend, model_args)
     samples = results.pop("samples")[pair.task]
-    # The same content hash lm-eval's EvaluationTracker writes, so reruns can be compared.
-    joined = "".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in samples)
-    results["task_hashes"] = {pair.task: hash_string(joined)}
-    results["config"]["model"] = plan.config.settings.backend
-    results["config"]["model_args"] = model_args
     return results, samples
 
 
@@ -288,9 +261,11 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             if not todo:
                 continue
             progress.update(bar, description=f"{model.name}: loading")
-            store.write_model(model.fingerprint, model.info())
             model_args = model.backend_args()
-            lm = load_lm(model_args, config)
+            s = config.settings
+            lm = scoring.build_lm(s.backend, model_args, s.batch_size, s.device)
+            # Written once the model has loaded: a model that fails to load leaves no folder.
+            store.write_model(model.fingerprint, model.info())
             manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
             for pair in todo:
                 progress.update(bar, description=f"{model.name} / {pair.task}")

@@ -1,5 +1,8 @@
 """The results directory: one folder per scored (model, task) pair, written atomically.
 
+A ground module: `medlc run` writes this layout and `reports` reads it, so neither
+imports the other.
+
 Layout (every path component is content-derived, so shards merge by copying folders):
 
     RESULTS/<model-fingerprint>/model.json                 who this fingerprint is
@@ -156,11 +159,16 @@ def read_samples(pair_dir: Path) -> list[dict[str, Any]]:
     """The per-sample log of a pair folder, plain or gzip-compressed."""
     plain, packed = pair_dir / SAMPLES_FILE, pair_dir / SAMPLES_GZ_FILE
     if plain.is_file():
-        text = plain.read_text(encoding="utf-8")
-    elif packed.is_file():
-        text = gzip.decompress(packed.read_bytes()).decode("utf-8")
-    else:
-        raise FileNotFoundError(f"{pair_dir}: no {SAMPLES_FILE} or {SAMPLES_GZ_FILE}")
+        return read_sample_file(plain, f"{pair_dir}/samples")
+    if packed.is_file():
+        return read_sample_file(packed, f"{pair_dir}/samples")
+    raise FileNotFoundError(f"{pair_dir}: no {SAMPLES_FILE} or {SAMPLES_GZ_FILE}")
+
+
+def read_sample_file(path: Path, where: str | None = None) -> list[dict[str, Any]]:
+    """One per-sample log (lm-eval's JSONL, gzip-compressed when it ends in .gz)."""
+    data = path.read_bytes()
+    text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -168,5 +176,5 @@ def read_samples(pair_dir: Path) -> list[dict[str, Any]]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{pair_dir}/samples line {number}: not JSON ({err.msg})") from err
+            raise ValueError(f"{where or path} line {number}: not JSON ({err.msg})") from err
     return rows

@@ -1,0 +1,82 @@
+"""`medlc lm-eval ARGS...`: lm-eval's own command line, with medlc's tasks and LMs.
+
+Every `lm_eval` flag works and the output (tables, `results_*.json`, `samples_*.jsonl`) is
+lm-eval's own; `medlc report` and `medlc check` read it. What medlc adds before lm-eval
+parses the arguments:
+
+* medlc's task folder joins `--include_path` (any folders you give stay);
+* `--model medlc-hf` (and the baselines, where installed) are registered;
+* a LoRA adapter folder given as `pretrained=` is scored as `pretrained=<its base>,peft=<folder>`;
+* an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam ends in one line, not a traceback.
+
+    medlc lm-eval --model medlc-hf --model_args pretrained=gemma3-270m \\
+        --tasks medlc_closedbook_cloze,medlc_openbook_cloze_1k --limit 20 \\
+        --output_path results/lm-eval --log_samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from medlc_core.errors import UserError, print_user_error
+from medlc_core.models import split_adapter
+from medlc_core.provenance import quiet_lm_eval_git_probe
+
+PROG = "medlc lm-eval"
+
+
+def prepare(args: argparse.Namespace) -> argparse.Namespace:
+    """lm-eval's parsed arguments with medlc's additions (see the module docstring)."""
+    from medlc import scoring
+
+    if hasattr(args, "include_path"):
+        given = args.include_path.split(os.pathsep) if args.include_path else []
+        args.include_path = scoring.include_paths(given)
+    model_args = getattr(args, "model_args", None)
+    pretrained = model_args.get("pretrained") if isinstance(model_args, dict) else None
+    if isinstance(pretrained, str) and "peft" not in model_args:
+        base, adapter = split_adapter(pretrained)
+        if adapter:
+            args.model_args = {**model_args, "pretrained": base, "peft": adapter}
+    return args
+
+
+def check_exam_dir(args: argparse.Namespace) -> None:
+    """Fail before any model loads when the exam the tasks would read is not there."""
+    from medlc_tasks.exam.bundled import EXAM_DIR_ENV, resolve_exam_dir
+
+    metadata = getattr(args, "metadata", None) or {}
+    explicit = metadata.get("exam_dir") if isinstance(metadata, dict) else None
+    if explicit or os.environ.get(EXAM_DIR_ENV):
+        resolve_exam_dir(explicit)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run lm-eval's CLI on `argv` (everything after `medlc lm-eval`); the exit code."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    from medlc import scoring
+
+    setup_logging()
+    saved = sys.argv
+    # HarnessCLI reads sys.argv: it inserts lm-eval's `run` when no subcommand is named.
+    sys.argv = [PROG, *argv]
+    try:
+        cli = HarnessCLI()
+        args = cli.parse_args()  # --help ends here, before torch is imported
+        scoring.register_models()
+        args = prepare(args)
+        check_exam_dir(args)
+        quiet_lm_eval_git_probe()
+        cli.execute(args)
+    except UserError as err:
+        return print_user_error("lm-eval", err)
+    except SystemExit as done:  # --help, or a usage error argparse has already printed
+        return done.code if isinstance(done.code, int) else 0
+    finally:
+        sys.argv = saved
+    return 0
