@@ -41,8 +41,9 @@ def main() -> None:
     parser.add_argument("--buckets", default="closed,1k,2k,4k")
     parser.add_argument("--items", type=int, default=5, help="items per bucket (lm-eval's limit)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--exam_dir", default=None,
-                        help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)")
+    parser.add_argument(
+        "--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)"
+    )
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
 
@@ -50,8 +51,14 @@ def main() -> None:
     path = resolve_pretrained(args.model)  # converts a GGUF once, before anything is timed
     options = scoring.ScoringOptions(limit=args.items, bootstrap_iters=0)
     rows = []
-    figures = {"args": vars(args), "model_path": path, "versions": versions(), "cores": os.cpu_count(),
-               "load_average_at_start": os.getloadavg(), "cells": rows}
+    figures = {
+        "args": vars(args),
+        "model_path": path,
+        "versions": versions(),
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "cells": rows,
+    }
     for backend in args.backends.split(","):
         model_args = {"pretrained": args.model if backend == "medlc-hf" else path}
         started = time.perf_counter()
@@ -88,12 +95,20 @@ def main() -> None:
     for column in ("backend", "task", "items", "prompt tokens", "s / item", "task build s", "model load s"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(row["backend"], row["task"], str(row["items"]), str(row["mean_prompt_tokens"]),
-                      f"{row['seconds_per_item']:.2f}", f"{row['task_build_seconds']:.1f}",
-                      f"{row['model_load_seconds']:.1f}")
+        table.add_row(
+            row["backend"],
+            row["task"],
+            str(row["items"]),
+            str(row["mean_prompt_tokens"]),
+            f"{row['seconds_per_item']:.2f}",
+            f"{row['task_build_seconds']:.1f}",
+            f"{row['model_load_seconds']:.1f}",
+        )
     console.print(table)
-    console.print(f"cores {figures['cores']}, load average {figures['load_average_at_start']} -> "
-                  f"{figures['load_average_at_end']}")
+    console.print(
+        f"cores {figures['cores']}, load average {figures['load_average_at_start']} -> "
+        f"{figures['load_average_at_end']}"
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")

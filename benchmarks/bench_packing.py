@@ -26,18 +26,23 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def shared_sources() -> list[str]:
-    general, medical = SHARED / "general" / "alpaca_zh_demo.json", SHARED / "medical" / "toyhom_internal_medicine_sample.csv"
+    general, medical = (
+        SHARED / "general" / "alpaca_zh_demo.json",
+        SHARED / "medical" / "toyhom_internal_medicine_sample.csv",
+    )
     return [
-        "data.sources=[{name: alpaca_zh_demo, path: %s, role: general, format: alpaca}, "
-        "{name: toyhom, path: %s, role: medical, format: csv, encoding: gb18030, "
-        "columns: {prompt: [title, ask], response: answer}}]" % (general, medical)
+        f"data.sources=[{{name: alpaca_zh_demo, path: {general}, role: general, format: alpaca}}, "
+        f"{{name: toyhom, path: {medical}, role: medical, format: csv, encoding: gb18030, "
+        "columns: {prompt: [title, ask], response: answer}}]"
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="pretrained name/path; default: a tiny random Llama")
-    parser.add_argument("--fixtures", action="store_true", help="use tests/fixtures data instead of ../shared")
+    parser.add_argument(
+        "--fixtures", action="store_true", help="use tests/fixtures data instead of ../shared"
+    )
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--micro-batch", type=int, default=4)
@@ -94,8 +99,12 @@ def main() -> int:
     table = Table("packing", "steps", "real tokens", "tokens/s", "padding", "wall s")
     for row in rows:
         table.add_row(
-            "on" if row["packing"] else "off", str(row["steps"]), f"{row['tokens']:,}",
-            f"{row['tokens_per_second']:,.0f}", f"{row['padding_fraction']:.1%}", f"{row['wall_seconds']:.1f}",
+            "on" if row["packing"] else "off",
+            str(row["steps"]),
+            f"{row['tokens']:,}",
+            f"{row['tokens_per_second']:,.0f}",
+            f"{row['padding_fraction']:.1%}",
+            f"{row['wall_seconds']:.1f}",
         )
     Console().print(table)
     for row in rows:

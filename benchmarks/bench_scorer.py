@@ -51,7 +51,7 @@ class PeakMemory:
         self.cuda = device.type == "cuda"
         self.peak_bytes = 0
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -123,7 +123,10 @@ def timed(run, device: torch.device) -> tuple[float, int, object]:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -148,7 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="gemma3-270m", help="bundled name, hub id or local dir")
     parser.add_argument("--gguf_file", default=None)
-    parser.add_argument("--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)")
+    parser.add_argument(
+        "--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)"
+    )
     parser.add_argument("--buckets", default="4k", help="comma-separated, e.g. 4k,8k")
     parser.add_argument("--variants", default="letter,cloze")
     parser.add_argument("--items", type=int, default=5, help="items per bucket and variant")
@@ -166,9 +171,13 @@ def main() -> None:
 
     path = resolve_pretrained(args.model, args.gguf_file)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=getattr(torch, args.dtype), attn_implementation=args.attn_implementation
-    ).to(device).eval()
+    model = (
+        AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, args.dtype), attn_implementation=args.attn_implementation
+        )
+        .to(device)
+        .eval()
+    )
     # Both backends wrap the one loaded model, built as every medlc entry point builds an LM.
     shared = {"pretrained": model, "tokenizer": tokenizer}
     stock = scoring.build_lm("hf", shared, batch_size=1, device=args.device)
@@ -176,8 +185,15 @@ def main() -> None:
     exam_dir = resolve_exam_dir(args.exam_dir)
     floor(ours, item_requests(build_docs(exam_dir, "closed", "letter", None)[0][0], 0, "letter", "warmup"))
 
-    rows, figures = [], {"machine": machine(), "args": vars(args), "exam_dir": str(exam_dir), "model_path": path,
-                         "versions": versions(), "cells": []}  # fmt: skip
+    figures = {
+        "machine": machine(),
+        "args": vars(args),
+        "exam_dir": str(exam_dir),
+        "model_path": path,
+        "versions": versions(),
+        "cells": [],
+    }
+    rows = []
     for bucket in args.buckets.split(","):
         for variant in args.variants.split(","):
             docs = build_docs(exam_dir, bucket, variant, None)[0][: args.items]
@@ -188,9 +204,9 @@ def main() -> None:
                 tokens.append(len(ours.tok_encode(requests[0].args[0])))
                 results = {}
                 for name, run in (
-                    ("floor", lambda: floor(ours, requests)),
-                    ("ours", lambda: ours.loglikelihood(requests, disable_tqdm=True)),
-                    ("stock", lambda: stock.loglikelihood(requests, disable_tqdm=True)),
+                    ("floor", lambda requests=requests: floor(ours, requests)),
+                    ("ours", lambda requests=requests: ours.loglikelihood(requests, disable_tqdm=True)),
+                    ("stock", lambda requests=requests: stock.loglikelihood(requests, disable_tqdm=True)),
                 ):
                     seconds, peak, results[name] = timed(run, device)
                     cells[name].seconds.append(seconds)
@@ -198,7 +214,9 @@ def main() -> None:
                 ours_ll = [ll for ll, _ in results["ours"]]
                 stock_ll = [ll for ll, _ in results["stock"]]
                 agree += ours_ll.index(max(ours_ll)) == stock_ll.index(max(stock_ll))
-                worst_delta = max(worst_delta, max(abs(a - b) for a, b in zip(ours_ll, stock_ll)))
+                worst_delta = max(
+                    worst_delta, max(abs(a - b) for a, b in zip(ours_ll, stock_ll, strict=True))
+                )
                 console.log(f"{bucket} {variant} item {doc_id}: {tokens[-1]} tokens, "
                             + ", ".join(f"{n} {c.seconds[-1]:.2f}s" for n, c in cells.items()))  # fmt: skip
             cell = {
@@ -215,7 +233,9 @@ def main() -> None:
                 cell[f"{name}_seconds"] = [round(s, 3) for s in c.seconds]
             cell["stock_over_ours"] = round(cells["stock"].per_item / cells["ours"].per_item, 2)
             cell["ours_over_floor"] = round(cells["ours"].per_item / cells["floor"].per_item, 3)
-            cell["memory_stock_over_ours"] = round(cells["stock"].peak_gib / max(cells["ours"].peak_gib, 1e-9), 1)
+            cell["memory_stock_over_ours"] = round(
+                cells["stock"].peak_gib / max(cells["ours"].peak_gib, 1e-9), 1
+            )
             figures["cells"].append(cell)
             rows.append(cell)
     figures["machine"]["load_average_at_end"] = os.getloadavg()
@@ -223,15 +243,19 @@ def main() -> None:
     table = Table(title=f"scorer benchmark: {args.model} on {args.device} ({args.dtype})")
     columns = [
         ("bucket", "bucket"), ("variant", "variant"), ("items", "items"), ("ctx tok", "mean_context_tokens"),
-        ("stock s/item", "stock_s_per_item"), ("ours s/item", "ours_s_per_item"), ("floor s/item", "floor_s_per_item"),
+        ("stock s/item", "stock_s_per_item"), ("ours s/item", "ours_s_per_item"),
+        ("floor s/item", "floor_s_per_item"),
         ("stock/ours", "stock_over_ours"), ("ours/floor", "ours_over_floor"),
-        ("stock peak GiB", "stock_peak_gib"), ("ours peak GiB", "ours_peak_gib"), ("floor peak GiB", "floor_peak_gib"),
+        ("stock peak GiB", "stock_peak_gib"), ("ours peak GiB", "ours_peak_gib"),
+        ("floor peak GiB", "floor_peak_gib"),
         ("same argmax", "agreement"), ("max |Δll|", "max_abs_loglik_delta"),
     ]  # fmt: skip
     for title, _ in columns:
         table.add_column(title, justify="right")
     for row in rows:
-        table.add_row(*(f"{row[key]:.2e}" if key == "max_abs_loglik_delta" else str(row[key]) for _, key in columns))
+        table.add_row(
+            *(f"{row[key]:.2e}" if key == "max_abs_loglik_delta" else str(row[key]) for _, key in columns)
+        )
     console.print(table)
     console.print(f"machine: {figures['machine']}")
     if args.json:

@@ -18,8 +18,15 @@ from typing import Any, Literal
 from medlc_core.config import ConfigError, apply_sets, build, check, read_yaml
 
 __all__ = [
-    "AdapterConfig", "ConfigError", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig",
-    "RuntimeConfig", "SourceConfig", "load_config",
+    "AdapterConfig",
+    "ConfigError",
+    "DataConfig",
+    "FinetuneConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RuntimeConfig",
+    "SourceConfig",
+    "load_config",
 ]
 
 Role = Literal["general", "medical"]
@@ -153,13 +160,21 @@ def _validate(config: FinetuneConfig, file: str) -> None:
         rule(source.weight > 0, f"{key}.weight", "a number > 0", source.weight)
         if source.format == "csv":
             for column in ("prompt", "response"):
-                rule(column in source.columns, f"{key}.columns.{column}", "a CSV column name (csv format)",
-                     None)
+                rule(
+                    column in source.columns,
+                    f"{key}.columns.{column}",
+                    "a CSV column name (csv format)",
+                    None,
+                )
             extra = sorted(set(source.columns) - {"prompt", "response", "system", "id"})
             rule(not extra, f"{key}.columns", "only keys prompt, response, system, id", extra)
         else:
-            rule(not source.columns, f"{key}.columns", "no column mapping (only csv sources take one)",
-                 source.columns)
+            rule(
+                not source.columns,
+                f"{key}.columns",
+                "no column mapping (only csv sources take one)",
+                source.columns,
+            )
     roles = sorted({s.role for s in data.sources})
     if data.general_fraction > 0:
         rule("general" in roles, "data.sources", "a source with role: general (general_fraction > 0)", roles)
@@ -168,19 +183,31 @@ def _validate(config: FinetuneConfig, file: str) -> None:
     rule(optim.lr > 0, "optim.lr", "a number > 0", optim.lr)
     rule(len(optim.betas) == 2, "optim.betas", "two numbers", optim.betas)
     rule(optim.epochs >= 1, "optim.epochs", "an integer >= 1", optim.epochs)
-    rule(optim.max_steps is None or optim.max_steps >= 1, "optim.max_steps", "null or an integer >= 1",
-         optim.max_steps)
+    rule(
+        optim.max_steps is None or optim.max_steps >= 1,
+        "optim.max_steps",
+        "null or an integer >= 1",
+        optim.max_steps,
+    )
     rule(optim.micro_batch_size >= 1, "optim.micro_batch_size", "an integer >= 1", optim.micro_batch_size)
     rule(optim.grad_accum >= 1, "optim.grad_accum", "an integer >= 1", optim.grad_accum)
     rule(0.0 <= optim.warmup_ratio < 1.0, "optim.warmup_ratio", "a number in [0, 1)", optim.warmup_ratio)
-    rule(not (optim.warmup_steps and optim.warmup_ratio), "optim.warmup_steps",
-         "warmup_steps or warmup_ratio, not both", optim.warmup_steps)
+    rule(
+        not (optim.warmup_steps and optim.warmup_ratio),
+        "optim.warmup_steps",
+        "warmup_steps or warmup_ratio, not both",
+        optim.warmup_steps,
+    )
     if adapter.method == "lora":
         rule(adapter.r >= 1, "adapter.r", "an integer >= 1", adapter.r)
         rule(0.0 <= adapter.dropout < 1.0, "adapter.dropout", "a number in [0, 1)", adapter.dropout)
     else:
-        rule(not adapter.save_merged, "adapter.save_merged",
-             "false for full fine-tuning (the model is already whole)", True)
+        rule(
+            not adapter.save_merged,
+            "adapter.save_merged",
+            "false for full fine-tuning (the model is already whole)",
+            True,
+        )
     rule(runtime.log_every >= 1, "runtime.log_every", "an integer >= 1", runtime.log_every)
     for key in ("eval_every", "save_every", "keep_checkpoints"):
         rule(getattr(runtime, key) >= 0, f"runtime.{key}", "an integer >= 0", getattr(runtime, key))

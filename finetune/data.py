@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 
@@ -23,7 +23,14 @@ from medlc_core.errors import UserError
 from medlc_core.provenance import sha256_file
 
 ROLES = ("system", "user", "assistant")
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+}
 MAX_RECORDED_INVALID = 20
 
 
@@ -75,7 +82,9 @@ def _text(record: dict[str, Any], key: str, required: bool = True) -> str:
 
 def _check_messages(messages: list[dict[str, str]], key: str) -> list[dict[str, str]]:
     if not messages or messages[-1]["role"] != "assistant":
-        raise InvalidRecord(key, "a conversation ending with an assistant turn", [m["role"] for m in messages])
+        raise InvalidRecord(
+            key, "a conversation ending with an assistant turn", [m["role"] for m in messages]
+        )
     for i, message in enumerate(messages):
         if message["role"] == "system" and i != 0:
             raise InvalidRecord(f"{key}[{i}]", "a system message only in first position", "system")
@@ -101,15 +110,23 @@ def alpaca_messages(record: dict[str, Any], columns: dict) -> list[dict[str, str
     return _check_messages(messages, "messages")
 
 
-def _turns(record: dict[str, Any], key: str, role_key: str, text_key: str, roles: dict[str, str]) -> list[dict[str, str]]:
+def _turns(
+    record: dict[str, Any], key: str, role_key: str, text_key: str, roles: dict[str, str]
+) -> list[dict[str, str]]:
     """A list of turn objects under `key`, each naming its speaker and text, as messages."""
     turns = record.get(key)
     if not isinstance(turns, list):
         raise InvalidRecord(key, f"a list of {{{role_key}, {text_key}}}", turns)
     messages = []
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get(role_key) not in roles or not isinstance(turn.get(text_key), str):
-            raise InvalidRecord(f"{key}[{i}]", f"{{{role_key}: one of {sorted(roles)}, {text_key}: string}}", turn)
+        if (
+            not isinstance(turn, dict)
+            or turn.get(role_key) not in roles
+            or not isinstance(turn.get(text_key), str)
+        ):
+            raise InvalidRecord(
+                f"{key}[{i}]", f"{{{role_key}: one of {sorted(roles)}, {text_key}: string}}", turn
+            )
         messages.append({"role": roles[turn[role_key]], "content": turn[text_key]})
     return messages
 
@@ -178,7 +195,9 @@ def _read_raw(source: SourceConfig, path: Path, text: str) -> datasets.Dataset:
         kwargs = {}
         builder = "json"
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", encoding=source.encoding, **kwargs)
+        return datasets.load_dataset(
+            builder, data_files=str(path), split="train", encoding=source.encoding, **kwargs
+        )
     except Exception as err:  # datasets wraps parser errors; keep the cause, add the file
         raise DataError(f"{path}: cannot be read as {source.format}: {err}") from err
 

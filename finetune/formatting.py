@@ -56,7 +56,9 @@ def prepare_tokenizer(tokenizer: Any, template: str) -> str:
         raise TemplateError(f"{tokenizer.name_or_path}: a fast tokenizer is needed (for offsets)")
     has_chat = bool(getattr(tokenizer, "chat_template", None))
     if template == "chat" and not has_chat:
-        raise TemplateError(f"{tokenizer.name_or_path}: data.template is 'chat' but the tokenizer has no chat template")
+        raise TemplateError(
+            f"{tokenizer.name_or_path}: data.template is 'chat' but the tokenizer has no chat template"
+        )
     used = "chat" if (template == "chat" or (template == "auto" and has_chat)) else "plain"
     if used == "plain":
         tokenizer.chat_template = PLAIN_TEMPLATE
@@ -101,7 +103,7 @@ def encode(tokenizer: Any, messages: list[dict[str, str]], max_length: int) -> E
     # The template already wrote any bos/eos it wants; adding special tokens would double them.
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     labels = []
-    for token, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"]):
+    for token, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
         inside = any(lo <= start < hi for lo, hi in spans)
         labels.append(token if inside else IGNORE_INDEX)
     labels[0] = IGNORE_INDEX
@@ -141,7 +143,9 @@ class Batch:
     label_tokens: int  # positions that carry loss after the causal shift
 
 
-def collate(rows: list[list[dict[str, list[int]]]], pad_id: int, packed: bool, flatten: bool = False) -> Batch:
+def collate(
+    rows: list[list[dict[str, list[int]]]], pad_id: int, packed: bool, flatten: bool = False
+) -> Batch:
     """Tensors for one micro-batch. Each row is a list of encoded examples (one unless packed)."""
     seqs, labs, poss = [], [], []
     for row in rows:
@@ -162,7 +166,7 @@ def collate(rows: list[list[dict[str, list[int]]]], pad_id: int, packed: bool, f
         tensors["position_ids"] = []
     else:
         tensors["attention_mask"] = []
-    for ids, labels, positions in zip(seqs, labs, poss):
+    for ids, labels, positions in zip(seqs, labs, poss, strict=True):
         pad = width - len(ids)
         tensors["input_ids"].append(ids + [pad_id] * pad)
         tensors["labels"].append(labels + [IGNORE_INDEX] * pad)
@@ -190,7 +194,9 @@ class TokenStats:
     no_loss_examples: int  # truncation left no response token; counted, still in the mixture
 
 
-def tokenize_dataset(dataset: Any, tokenizer: Any, max_length: int, overlong: str, fingerprint: str) -> tuple[Any, TokenStats]:
+def tokenize_dataset(
+    dataset: Any, tokenizer: Any, max_length: int, overlong: str, fingerprint: str
+) -> tuple[Any, TokenStats]:
     """Add input_ids/labels to a `{"id", "messages"}` dataset; cut or refuse overlong rows."""
 
     def encode_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +207,12 @@ def tokenize_dataset(dataset: Any, tokenizer: Any, max_length: int, overlong: st
                 f"data.max_length={max_length}; raise max_length or set data.overlong: truncate"
             )
         label_tokens = sum(label != IGNORE_INDEX for label in enc.labels)
-        return {"input_ids": enc.input_ids, "labels": enc.labels, "truncated_tokens": enc.truncated_tokens, "label_tokens": label_tokens}
+        return {
+            "input_ids": enc.input_ids,
+            "labels": enc.labels,
+            "truncated_tokens": enc.truncated_tokens,
+            "label_tokens": label_tokens,
+        }
 
     if len(dataset) == 0:  # map() on no rows adds no columns; keep the shape callers expect
         import datasets

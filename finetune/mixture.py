@@ -131,7 +131,9 @@ def _check_size(draw: SourceDraw, data: DataConfig) -> None:
             "examples (the repeats are recorded in mixture_manifest.json)"
         )
     if pool < 1:
-        raise SourceTooSmallError(need + "; even with allow_oversample nothing is left to train on after eval")
+        raise SourceTooSmallError(
+            need + "; even with allow_oversample nothing is left to train on after eval"
+        )
     draw.passes = math.ceil(draw.train / pool)
 
 

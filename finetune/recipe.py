@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -29,13 +30,13 @@ from finetune.checkpoint import (
     save_checkpoint,
     save_trainable_only,
 )
-from medlc_core.atomic import write_json_atomic
 from finetune.config import FinetuneConfig
 from finetune.data import quiet_datasets
 from finetune.formatting import IGNORE_INDEX, Batch, collate, pack, prepare_tokenizer, tokenize_dataset
 from finetune.mixture import MANIFEST_NAME, build_mixture, ids_sha256, mixture_manifest
 from finetune.steps import StepPlan
 from finetune.tracking import RunLog, available_trackers, progress_bar
+from medlc_core.atomic import write_json_atomic
 from medlc_core.errors import UserError
 from medlc_core.models import resolve_pretrained
 from medlc_core.provenance import sha256_text, versions
@@ -64,13 +65,17 @@ class RunResult:
     model_dir: str | None
 
 
-def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+def train(
+    config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[str, Any]], None] | None = None
+) -> RunResult:
     """Fine-tune as configured; `on_step` sees every step's log record (tests, sweeps)."""
     out = Path(config.output_dir)
     if resume and (out / RESULT_NAME).is_file():
         return RunResult(**json.loads((out / RESULT_NAME).read_text(encoding="utf-8")))
     if not resume and any((out / name).exists() for name in ("train_log.jsonl", "checkpoints", RESULT_NAME)):
-        raise RunExistsError(f"{out} already holds a run; pass --resume to continue it or pick another output_dir")
+        raise RunExistsError(
+            f"{out} already holds a run; pass --resume to continue it or pick another output_dir"
+        )
     accelerator = Accelerator(
         mixed_precision=config.runtime.mixed_precision,
         log_with=available_trackers(config.runtime.report_to) or None,
@@ -90,11 +95,19 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
         tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=config.model.trust_remote_code)
         template = prepare_tokenizer(tokenizer, data.template)
         key = sha256_text(json.dumps(config.to_dict(), sort_keys=True) + base)[:16]
-        train_set, train_stats = tokenize_dataset(mixture.train, tokenizer, data.max_length, data.overlong, key + "-train")
-        eval_set, eval_stats = tokenize_dataset(mixture.eval, tokenizer, data.max_length, data.overlong, key + "-eval")
+        train_set, train_stats = tokenize_dataset(
+            mixture.train, tokenizer, data.max_length, data.overlong, key + "-train"
+        )
+        eval_set, eval_stats = tokenize_dataset(
+            mixture.eval, tokenizer, data.max_length, data.overlong, key + "-eval"
+        )
     manifest = {
         **mixture_manifest(mixture, config),
-        "base_model": {"pretrained": config.model.pretrained, "gguf_file": config.model.gguf_file, "resolved": base},
+        "base_model": {
+            "pretrained": config.model.pretrained,
+            "gguf_file": config.model.gguf_file,
+            "resolved": base,
+        },
         "template": template,
         "tokens": {"train": asdict(train_stats), "eval": asdict(eval_stats)},
         "config": config.to_dict(),
@@ -102,7 +115,9 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
     }
     if main:
         write_json_atomic(out / MANIFEST_NAME, manifest)
-        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+        (out / "config.yaml").write_text(
+            yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
 
     packed = config.runtime.packing
     # Flash attention reads packing boundaries from position_ids only in a single row.
@@ -153,7 +168,9 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
     )
     warmup = optim.warmup_steps or round(optim.warmup_ratio * plan.total_steps)
     # Not passed through accelerator.prepare: that would step it once per process per step.
-    scheduler = get_scheduler(optim.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=plan.total_steps)
+    scheduler = get_scheduler(
+        optim.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=plan.total_steps
+    )
     accelerator.register_for_checkpointing(scheduler)
     if lora:
         unwrapped = accelerator.unwrap_model(model)
@@ -178,7 +195,9 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
     started, session_tokens, padded, real = time.perf_counter(), 0, 0, 0
     train_loss = eval_loss = None
     with progress_bar(main) as progress:
-        task = progress.add_task(config.run_name, total=plan.total_steps, completed=state.step, loss="-", lr="-", tps="-")
+        task = progress.add_task(
+            config.run_name, total=plan.total_steps, completed=state.step, loss="-", lr="-", tps="-"
+        )
         for step in range(state.step, plan.total_steps):
             step_start = time.perf_counter()
             micros = plan.step_micro_batches(step, rank)
@@ -186,7 +205,14 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
             if world > 1:  # a process out of data still joins every backward (see steps.py)
                 filler = _zero_weight(batch_of(plan.epoch_micro_batches(plan.epoch_of(step))[0], examples))
                 batches += [filler] * (len(micros) - len(batches))
-            counts = torch.tensor([sum(b.label_tokens for b in batches), sum(b.tokens for b in batches), sum(b.padded_tokens for b in batches)], device=device)
+            counts = torch.tensor(
+                [
+                    sum(b.label_tokens for b in batches),
+                    sum(b.tokens for b in batches),
+                    sum(b.padded_tokens for b in batches),
+                ],
+                device=device,
+            )
             counts = accelerator.reduce(counts, "sum")
             num_items = counts[0].clamp(min=1).float()
             model.train()
@@ -198,7 +224,11 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
                     loss = forward_loss(batch, num_items) * world
                     accelerator.backward(loss)
                 loss_sum += loss.detach() / world
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm) if optim.max_grad_norm else None
+            grad_norm = (
+                accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
+                if optim.max_grad_norm
+                else None
+            )
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
@@ -224,16 +254,44 @@ def train(config: FinetuneConfig, resume: bool = False, on_step: Callable[[dict[
             if (step + 1) % config.runtime.log_every == 0 or step + 1 == plan.total_steps:
                 log.write(record)
                 accelerator.log({k: record[k] for k in ("loss", "lr", "tokens_per_second")}, step=step + 1)
-            progress.update(task, completed=step + 1, loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tps=f"{tokens / seconds:,.0f}")
+            progress.update(
+                task,
+                completed=step + 1,
+                loss=f"{train_loss:.4f}",
+                lr=f"{lr:.2e}",
+                tps=f"{tokens / seconds:,.0f}",
+            )
             every = config.runtime.eval_every
             if every and (step + 1) % every == 0 and step + 1 < plan.total_steps:
-                eval_loss = _evaluate(accelerator, model, eval_examples, data.max_length, packed, batch_of, forward_loss, optim.micro_batch_size, log, step + 1)
+                eval_loss = _evaluate(
+                    accelerator,
+                    model,
+                    eval_examples,
+                    data.max_length,
+                    packed,
+                    batch_of,
+                    forward_loss,
+                    optim.micro_batch_size,
+                    log,
+                    step + 1,
+                )
             every = config.runtime.save_every
             if every and (step + 1) % every == 0 and step + 1 < plan.total_steps:
                 save_checkpoint(accelerator, out, state, config.runtime.keep_checkpoints)
             if on_step is not None:
                 on_step(record)
-    eval_loss = _evaluate(accelerator, model, eval_examples, data.max_length, packed, batch_of, forward_loss, optim.micro_batch_size, log, plan.total_steps)
+    eval_loss = _evaluate(
+        accelerator,
+        model,
+        eval_examples,
+        data.max_length,
+        packed,
+        batch_of,
+        forward_loss,
+        optim.micro_batch_size,
+        log,
+        plan.total_steps,
+    )
     wall = time.perf_counter() - started
 
     # --- 4. Save: adapter or model, tokenizer + template, manifest; merged on request --------
@@ -291,7 +349,9 @@ def _zero_weight(batch: Batch) -> Batch:
     return Batch(tensors, 0, 0, 0)
 
 
-def _evaluate(accelerator, model, examples, max_length, packed, batch_of, forward_loss, micro_batch_size, log, step) -> float | None:
+def _evaluate(
+    accelerator, model, examples, max_length, packed, batch_of, forward_loss, micro_batch_size, log, step
+) -> float | None:
     """Token-mean loss on the held-out examples; every process runs the same number of
     forwards (FSDP needs that), padding with zero-weight fillers."""
     if not examples:
@@ -306,8 +366,17 @@ def _evaluate(accelerator, model, examples, max_length, packed, batch_of, forwar
     with torch.no_grad():
         for k in range(per_rank):
             index = k * world + rank
-            batch = batch_of(micros[index], examples) if index < len(micros) else _zero_weight(batch_of(micros[0], examples))
-            totals += torch.stack([forward_loss(batch, one).float(), torch.tensor(float(batch.label_tokens), device=accelerator.device)])
+            batch = (
+                batch_of(micros[index], examples)
+                if index < len(micros)
+                else _zero_weight(batch_of(micros[0], examples))
+            )
+            totals += torch.stack(
+                [
+                    forward_loss(batch, one).float(),
+                    torch.tensor(float(batch.label_tokens), device=accelerator.device),
+                ]
+            )
     model.train()
     totals = accelerator.reduce(totals, "sum")
     loss = (totals[0] / totals[1]).item() if totals[1] > 0 else None

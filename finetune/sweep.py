@@ -62,8 +62,13 @@ def load_sweep(path: str | Path) -> SweepConfig:
     for key in ("general_fractions", "ns"):
         check(bool(getattr(sweep, key)), path, key, "a non-empty list", getattr(sweep, key))
     names = [run_name(gf, n) for gf in sweep.general_fractions for n in sweep.ns]
-    check(len(set(names)) == len(names), path, "general_fractions/ns",
-          "distinct grid points; these run names repeat", names)
+    check(
+        len(set(names)) == len(names),
+        path,
+        "general_fractions/ns",
+        "distinct grid points; these run names repeat",
+        names,
+    )
     return sweep
 
 

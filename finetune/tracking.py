@@ -13,7 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 LOG_NAME = "train_log.jsonl"
 
@@ -29,7 +36,9 @@ def available_trackers(requested: list[str]) -> list[str]:
             if importlib.util.find_spec("wandb") is not None and os.environ.get("WANDB_PROJECT"):
                 chosen.append("wandb")
         elif importlib.util.find_spec(name) is None:
-            raise RuntimeError(f"runtime.report_to asks for {name!r}, which is not installed (pip install {name})")
+            raise RuntimeError(
+                f"runtime.report_to asks for {name!r}, which is not installed (pip install {name})"
+            )
         else:
             chosen.append(name)
     return sorted(set(chosen))

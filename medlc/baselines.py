@@ -222,7 +222,9 @@ class BaselineLM(LM):
     def tokenizer_name(self) -> str:
         return "medlc-baseline"
 
-    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(
+        self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
         return "\n\n".join(message["content"] for message in chat_history)
 
     def medlc_report(self) -> dict[str, Any]:

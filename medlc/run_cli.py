@@ -52,11 +52,16 @@ def _summary_table(board, variant: str) -> Table:
     """One variant of the leaderboard, each cell as value over its 95% interval."""
     from reports.leaderboard import cells, columns
 
-    table = Table(title=f"medlc leaderboard ({variant} variant; value over 95% CI)",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"medlc leaderboard ({variant} variant; value over 95% CI)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for name in columns(board, variant):
-        table.add_column(SHORT.get(name, name), justify="left" if name in ("model", "kind") else "right",
-                         overflow="fold")
+        table.add_column(
+            SHORT.get(name, name), justify="left" if name in ("model", "kind") else "right", overflow="fold"
+        )
     for row in board.variants[variant]:
         texts = cells(row, board.buckets[variant])
         table.add_row(*(_two_lines(t) for t in texts))
@@ -114,16 +119,27 @@ def _check(args: argparse.Namespace) -> int:
         mid_p=args.mid_p,
         correction=args.correction,
     )
-    table = Table(title=f"regression gate: {escape(result.candidate)} vs baseline {escape(result.baseline)} "
-                        f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})")
+    table = Table(
+        title=f"regression gate: {escape(result.candidate)} vs baseline {escape(result.baseline)} "
+        f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})"
+    )
     for name in ("task", "items", "baseline", "candidate", "drop", "lost", "gained", "p", "p adj", "verdict"):
         table.add_column(name, justify="left" if name in ("task", "verdict") else "right")
     for row in result.rows:
         items = f"{row.paired}" + (f" (+{row.unpaired} unpaired)" if row.unpaired else "")
         verdict = "[bold red]WORSE[/]" if row.worse else "[green]ok[/]"
-        table.add_row(escape(row.task), items, f"{row.baseline_acc:.3f}", f"{row.candidate_acc:.3f}",
-                      f"{row.drop:+.3f}", str(row.baseline_only), str(row.candidate_only),
-                      f"{row.p:.2g}", f"{row.p_adjusted:.2g}", verdict)
+        table.add_row(
+            escape(row.task),
+            items,
+            f"{row.baseline_acc:.3f}",
+            f"{row.candidate_acc:.3f}",
+            f"{row.drop:+.3f}",
+            str(row.baseline_only),
+            str(row.candidate_only),
+            f"{row.p:.2g}",
+            f"{row.p_adjusted:.2g}",
+            verdict,
+        )
     _stdout().print(table)
     if result.failed:
         worse = escape(", ".join(row.task for row in result.rows if row.worse))
@@ -142,42 +158,64 @@ def _fraction(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="score every model x task of a harness config", allow_abbrev=False)
-    p.add_argument("config", nargs="?", type=Path,
-                   help="harness config YAML (default: the packaged harness_configs/default.yaml)")
-    output = p.add_argument("--output_path", default="results", metavar="DIR",
-                            help="results directory (default: ./results)")
+    p.add_argument(
+        "config",
+        nargs="?",
+        type=Path,
+        help="harness config YAML (default: the packaged harness_configs/default.yaml)",
+    )
+    output = p.add_argument(
+        "--output_path", default="results", metavar="DIR", help="results directory (default: ./results)"
+    )
     add_alias(p, "--results", output)
-    p.add_argument("--shard", default="0/1", metavar="i/N",
-                   help="score only block i (0-based) of N contiguous blocks of the model-major pairs; "
-                        "default 0/1")
+    p.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="i/N",
+        help="score only block i (0-based) of N contiguous blocks of the model-major pairs; default 0/1",
+    )
     p.add_argument("--report", metavar="DIR", help="also write the report to DIR when done")
     add_set_flag(p, "--set settings.limit=50 --set roster.0.pretrained=runs/x/adapter")
     p.set_defaults(func=_run)
 
-    p = subparsers.add_parser("report", help="leaderboard (md, json, html) and figures from a results dir",
-                              allow_abbrev=False)
+    p = subparsers.add_parser(
+        "report", help="leaderboard (md, json, html) and figures from a results dir", allow_abbrev=False
+    )
     p.add_argument("results_dir")
-    output = p.add_argument("--output_path", default=None, metavar="DIR",
-                            help="where the report goes (default: RESULTS_DIR/report)")
+    output = p.add_argument(
+        "--output_path",
+        default=None,
+        metavar="DIR",
+        help="where the report goes (default: RESULTS_DIR/report)",
+    )
     add_alias(p, "--out", output)
     p.add_argument("--variant", choices=["letter", "cloze", "gen"], help="variant for the figures")
     iters = p.add_argument("--bootstrap_iters", type=int, default=None, help="bootstrap draws (default 2000)")
     add_alias(p, "--bootstrap-iters", iters)
     p.set_defaults(func=_report)
 
-    p = subparsers.add_parser("check", help="regression gate: exit 1 if the candidate is significantly worse",
-                              allow_abbrev=False)
+    p = subparsers.add_parser(
+        "check", help="regression gate: exit 1 if the candidate is significantly worse", allow_abbrev=False
+    )
     p.add_argument("--baseline", required=True, help="results dir of the baseline")
     p.add_argument("--candidate", required=True, help="results dir of the candidate")
     for side in ("baseline", "candidate"):
         model = p.add_argument(f"--{side}_model", help=f"model name when the {side} dir holds several")
         add_alias(p, f"--{side}-model", model)
     p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
-    p.add_argument("--margin", type=_fraction, default=0.0,
-                   help="tolerated accuracy drop: a drop of at most this never fails (default 0)")
+    p.add_argument(
+        "--margin",
+        type=_fraction,
+        default=0.0,
+        help="tolerated accuracy drop: a drop of at most this never fails (default 0)",
+    )
     p.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
     mid_p = p.add_argument("--mid_p", action="store_true", help="McNemar mid-p instead of the exact test")
     add_alias(p, "--mid-p", mid_p)
-    p.add_argument("--correction", choices=["holm", "none"], default="holm",
-                   help="multiple-testing correction over gated tasks (default holm)")
+    p.add_argument(
+        "--correction",
+        choices=["holm", "none"],
+        default="holm",
+        help="multiple-testing correction over gated tasks (default holm)",
+    )
     p.set_defaults(func=_check)

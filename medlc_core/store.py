@@ -25,9 +25,10 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from medlc_core.atomic import TMP_MARK, atomic_write, fsync_dir, write_synced
 from medlc_core.provenance import sha256_file
@@ -131,8 +132,7 @@ class ResultStore:
             write_synced(staging / samples_name, samples_bytes)
             write_synced(staging / RECORD_FILE, (dumps(record) + "\n").encode("utf-8"))
             digests = {
-                name: sha256_file(staging / name)
-                for name in (RESULTS_FILE, samples_name, RECORD_FILE)
+                name: sha256_file(staging / name) for name in (RESULTS_FILE, samples_name, RECORD_FILE)
             }
             write_synced(staging / DONE_FILE, (json.dumps(digests, indent=2) + "\n").encode())
             fsync_dir(staging)

@@ -131,7 +131,9 @@ def _tokenizer_window(
     from medlc_core.models import resolve_pretrained
 
     local = resolve_pretrained(pretrained, gguf_file)
-    hub: dict[str, Any] = {"trust_remote_code": trust_remote_code} | ({"revision": revision} if revision else {})
+    hub: dict[str, Any] = {"trust_remote_code": trust_remote_code} | (
+        {"revision": revision} if revision else {}
+    )
     tok = AutoTokenizer.from_pretrained(tokenizer or local, **hub)
     if max_length:
         window = int(max_length)

@@ -139,8 +139,10 @@ def _load_json(path: Path) -> Any:
 def headline_metric(facts: TaskFacts, task: str, keys: set[str]) -> str:
     if facts.headline_metric:
         if facts.headline_metric not in keys:
-            raise ResultsError(f"task {task}: its config names headline metric {facts.headline_metric!r}, "
-                               "which the per-sample log lacks")
+            raise ResultsError(
+                f"task {task}: its config names headline metric {facts.headline_metric!r}, "
+                "which the per-sample log lacks"
+            )
         return facts.headline_metric
     for key in FALLBACK_METRICS:
         if key in keys:
@@ -186,13 +188,16 @@ def backend_counts(results: dict[str, Any], task: str) -> dict[str, Any] | None:
     per_rank = [(rank.get("over_length") or {}).get("tasks", {}).get(task) or {} for rank in ranks]
     return {
         "left_cut_requests": sum(c.get("left_cut_requests", 0) for c in per_rank),
-        **{key: {i for c in per_rank for i in c.get(key, [])}
-           for key in ("shortened_doc_ids", "flagged_doc_ids", "truncated_doc_ids")},
+        **{
+            key: {i for c in per_rank for i in c.get(key, [])}
+            for key in ("shortened_doc_ids", "flagged_doc_ids", "truncated_doc_ids")
+        },
     }
 
 
-def item_scores(rows: list[dict[str, Any]], metric: str, where: Path,
-                backend: dict[str, Any] | None = None) -> list[ItemScore]:
+def item_scores(
+    rows: list[dict[str, Any]], metric: str, where: Path, backend: dict[str, Any] | None = None
+) -> list[ItemScore]:
     items, seen = [], set()
     for number, row in enumerate(rows, start=1):
         doc = row.get("doc") if isinstance(row.get("doc"), dict) else {}
@@ -235,8 +240,16 @@ def _check_against_aggregate(run: TaskRun) -> None:
         )
 
 
-def task_run(model: ModelInfo, task: str, results: dict, rows: list[dict], record: dict, path: Path,
-             version: str, data_hash: str) -> TaskRun:
+def task_run(
+    model: ModelInfo,
+    task: str,
+    results: dict,
+    rows: list[dict],
+    record: dict,
+    path: Path,
+    version: str,
+    data_hash: str,
+) -> TaskRun:
     """One TaskRun from a task's results dict and per-sample log, checked against each other."""
     if not rows:
         raise ResultsError(f"{path}: empty per-sample log for {task}")
@@ -245,8 +258,20 @@ def task_run(model: ModelInfo, task: str, results: dict, rows: list[dict], recor
     facts = TaskFacts.of(results, task)
     metric = headline_metric(facts, task, set(rows[0]))
     backend = backend_counts(results, task)
-    run = TaskRun(model, task, version, data_hash, metric, chosen, item_scores(rows, metric, path, backend),
-                  results, record, path, facts, None if backend is None else backend["left_cut_requests"])
+    run = TaskRun(
+        model,
+        task,
+        version,
+        data_hash,
+        metric,
+        chosen,
+        item_scores(rows, metric, path, backend),
+        results,
+        record,
+        path,
+        facts,
+        None if backend is None else backend["left_cut_requests"],
+    )
     _check_against_aggregate(run)
     return run
 
@@ -256,8 +281,16 @@ def read_pair(pair_dir: Path, model: ModelInfo) -> TaskRun:
     results = _load_json(pair_dir / RESULTS_FILE)
     record = _load_json(pair_dir / RECORD_FILE)
     task = pair_dir.parent.parent.name
-    return task_run(model, task, results, read_samples(pair_dir), record, pair_dir,
-                    version=pair_dir.parent.name, data_hash=pair_dir.name)
+    return task_run(
+        model,
+        task,
+        results,
+        read_samples(pair_dir),
+        record,
+        pair_dir,
+        version=pair_dir.parent.name,
+        data_hash=pair_dir.name,
+    )
 
 
 def read_model(model_dir: Path) -> ModelInfo:
@@ -293,22 +326,34 @@ def read_lm_eval_results(path: Path) -> list[TaskRun]:
         },
         "settings": {"backend": (results.get("config") or {}).get("model")},
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat()
-        if isinstance(started, (int, float)) else None,
+        if isinstance(started, (int, float))
+        else None,
     }
     runs = []
     for task in results.get("configs") or {}:
         samples = path.with_name(f"samples_{task}_{date_id}.jsonl")
         if not samples.is_file():
-            raise ResultsError(f"{path}: no per-sample log for {task} ({samples.name}); "
-                               "score with --log_samples")
-        loaded = ((results["configs"][task].get("dataset_kwargs") or {}).get("loaded") or {})
+            raise ResultsError(
+                f"{path}: no per-sample log for {task} ({samples.name}); score with --log_samples"
+            )
+        loaded = (results["configs"][task].get("dataset_kwargs") or {}).get("loaded") or {}
         # The exam file the task read; for another task, lm-eval's hash of its samples.
         data = loaded.get("file_sha256") or (results.get("task_hashes") or {}).get(task) or "unknown"
         data_hash = str(data)[:16]
         version = str((results.get("versions") or {}).get(task, 0))
         rows = read_sample_file(samples)
-        runs.append(task_run(model, task, results, rows, record | {"exam_hash": data_hash}, path,
-                             version=version, data_hash=data_hash))
+        runs.append(
+            task_run(
+                model,
+                task,
+                results,
+                rows,
+                record | {"exam_hash": data_hash},
+                path,
+                version=version,
+                data_hash=data_hash,
+            )
+        )
     return runs
 
 
@@ -332,8 +377,10 @@ def collect(results_dir: str | Path) -> list[TaskRun]:
     pair_dirs = ResultStore(root).done_pairs()
     lm_eval_files = sorted(root.rglob(LM_EVAL_RESULTS))
     if not pair_dirs and not lm_eval_files:
-        raise ResultsError(f"{root}: no completed pairs (folders with a DONE marker) and no lm-eval "
-                           f"results ({LM_EVAL_RESULTS})")
+        raise ResultsError(
+            f"{root}: no completed pairs (folders with a DONE marker) and no lm-eval "
+            f"results ({LM_EVAL_RESULTS})"
+        )
     models: dict[str, ModelInfo] = {}
     runs = []
     for pair_dir in pair_dirs:

@@ -64,12 +64,25 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
     def v(e):
         return "" if e is None else repr(e.value)
 
-    return ([row.model, row.kind, "" if row.general_fraction is None else repr(row.general_fraction),
-             "" if row.n is None else str(row.n), v(row.closed)]
-            + [v(row.open_by_bucket.get(b)) for b in buckets]
-            + [v(row.open_overall), v(row.gain), v(row.counterfactual), v(row.format_compliance),
-               "" if all(n is None for n in row.over_length.values())
-               else str(sum(n or 0 for n in row.over_length.values()))])
+    return (
+        [
+            row.model,
+            row.kind,
+            "" if row.general_fraction is None else repr(row.general_fraction),
+            "" if row.n is None else str(row.n),
+            v(row.closed),
+        ]
+        + [v(row.open_by_bucket.get(b)) for b in buckets]
+        + [
+            v(row.open_overall),
+            v(row.gain),
+            v(row.counterfactual),
+            v(row.format_compliance),
+            ""
+            if all(n is None for n in row.over_length.values())
+            else str(sum(n or 0 for n in row.over_length.values())),
+        ]
+    )
 
 
 def _cell(text: str, sort_value: str, sources: list[str]) -> str:
@@ -87,27 +100,36 @@ def _table(board: Leaderboard, variant: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in labels)
     body = "".join(
         "<tr>"
-        + "".join(_cell(t, s, row.sources.get(label, []))
-                  for t, s, label in zip(cells(row, buckets), _sort_values(row, buckets), labels))
+        + "".join(
+            _cell(t, s, row.sources.get(label, []))
+            for t, s, label in zip(cells(row, buckets), _sort_values(row, buckets), labels, strict=True)
+        )
         + "</tr>"
         for row in board.variants[variant]
     )
-    return (f'<div class="scroll"><table class="sortable" id="table-{variant}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table class="sortable" id="table-{variant}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _figure(fig: Figure) -> str:
     if fig.svg is None:
         return f"<p><em>{html.escape(fig.title)}</em>: not drawn ({html.escape(fig.note)}).</p>"
     data = base64.b64encode(fig.svg.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(fig.title)}" src="data:image/svg+xml;base64,{data}">'
-            f"<figcaption>{html.escape(fig.title)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{html.escape(fig.title)}" src="data:image/svg+xml;base64,{data}">'
+        f"<figcaption>{html.escape(fig.title)}</figcaption></figure>"
+    )
 
 
 def _footer(board: Leaderboard) -> str:
     p = board.provenance
-    lines = [f"{lib} {', '.join(v)}" for lib, v in p["versions"].items()
-             if lib in ("medlc", "lm_eval", "transformers", "torch")]
+    lines = [
+        f"{lib} {', '.join(v)}"
+        for lib, v in p["versions"].items()
+        if lib in ("medlc", "lm_eval", "transformers", "torch")
+    ]
     lines += [
         f"exam data {', '.join(p['exam_hashes']) or '–'}",
         "task versions " + ", ".join(f"{t} v{v}" for t, v in p["task_versions"].items()),
@@ -121,25 +143,33 @@ def _footer(board: Leaderboard) -> str:
 
 
 def render(board: Leaderboard, figures: list[Figure]) -> str:
-    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<title>medlc leaderboard</title>", f"<style>{STYLE}</style></head><body>",
-             "<h1>medlc leaderboard</h1>",
-             "<p>Click a column header to sort. Cells show the mean and its 95% interval.</p>"]
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        "<title>medlc leaderboard</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>medlc leaderboard</h1>",
+        "<p>Click a column header to sort. Cells show the mean and its 95% interval.</p>",
+    ]
     parts += [f'<p class="warn">{html.escape(w)}</p>' for w in board.warnings]
     for variant in board.variants:
         parts.append(f"<h2>{html.escape(variant)} variant</h2>")
         parts.append(_table(board, variant))
-    parts.append("<details><summary>How each number is computed</summary>"
-                 f"<pre>{html.escape(leaderboard.__doc__ or '')}</pre></details>")
+    parts.append(
+        "<details><summary>How each number is computed</summary>"
+        f"<pre>{html.escape(leaderboard.__doc__ or '')}</pre></details>"
+    )
     if board.other:
         rows = "".join(
             f"<tr><td>{html.escape(o.model)}</td><td>{html.escape(o.task)}</td><td>{html.escape(o.metric)}</td>"
-            f'<td data-v="{o.estimate.value!r}">{o.estimate.value:.3f} <span class="ci">[{o.estimate.low:.2f}, '
+            f'<td data-v="{o.estimate.value!r}">{o.estimate.value:.3f} <span '
+            f'class="ci">[{o.estimate.low:.2f}, '
             f"{o.estimate.high:.2f}]</span></td></tr>"
             for o in board.other
         )
-        parts.append('<h2>other tasks</h2><table class="sortable"><thead><tr><th>model</th><th>task</th>'
-                     f"<th>metric</th><th>score</th></tr></thead><tbody>{rows}</tbody></table>")
+        parts.append(
+            '<h2>other tasks</h2><table class="sortable"><thead><tr><th>model</th><th>task</th>'
+            f"<th>metric</th><th>score</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
     parts.append("<h2>figures</h2>")
     parts += [_figure(fig) for fig in figures]
     parts += [_footer(board), f"<script>{SCRIPT}</script></body></html>"]

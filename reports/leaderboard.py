@@ -116,37 +116,61 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
     model = runs[0].model
     closed = [r for r in runs if r.book == "closed"]
     opened = sorted((r for r in runs if r.book == "open"), key=lambda r: bucket_order(r.bucket or ""))
-    row = Row(model.name, model.fingerprint, model.kind, model.general_fraction, model.n, variant,
-              "/".join(sorted({r.metric for r in runs})))
+    row = Row(
+        model.name,
+        model.fingerprint,
+        model.kind,
+        model.general_fraction,
+        model.n,
+        variant,
+        "/".join(sorted({r.metric for r in runs})),
+    )
     row.closed = _estimate(closed, iters, seed)
     row.open_by_bucket = {r.bucket or r.task: _estimate([r], iters, seed) for r in opened}
     row.open_overall = _estimate(opened, iters, seed)
     if closed and opened:
         o = [i for r in opened for i in r.items]
         c = [i for r in closed for i in r.items]
-        row.gain = difference_ci([i.score for i in o], [i.item_id for i in o],
-                                 [i.score for i in c], [i.item_id for i in c], iters, seed)
+        row.gain = difference_ci(
+            [i.score for i in o],
+            [i.item_id for i in o],
+            [i.score for i in c],
+            [i.item_id for i in c],
+            iters,
+            seed,
+        )
     row.counterfactual = _estimate(opened, iters, seed, keep=lambda i: i.counterfactual is True)
     row.counterfactual_closed = _estimate(closed, iters, seed, keep=lambda i: i.counterfactual is True)
     compliance = [i for r in gen_runs for i in r.items if i.format_ok is not None]
     if compliance:
-        row.format_compliance = mean_ci([i.format_ok for i in compliance],
-                                        [i.item_id for i in compliance], iters, seed)
+        row.format_compliance = mean_ci(
+            [i.format_ok for i in compliance], [i.item_id for i in compliance], iters, seed
+        )
     row.shortened, row.flagged = _count(runs, "shortened"), _count(runs, "flagged")
     row.unchecked = _count(runs, "unchecked")
     cuts = [r.left_cut_requests for r in runs if r.left_cut_requests is not None]
     row.left_cut = sum(cuts) if cuts else None
     row.depth_grid = _depth_grid(opened)
     paths = lambda group: [str(r.path) for r in group]  # noqa: E731
-    row.sources = {"closed": paths(closed), "open": paths(opened), "gain": paths(closed + opened),
-                   "counterfactual": paths(opened), "format": paths(gen_runs), OVER_LENGTH: paths(runs)}
+    row.sources = {
+        "closed": paths(closed),
+        "open": paths(opened),
+        "gain": paths(closed + opened),
+        "counterfactual": paths(opened),
+        "format": paths(gen_runs),
+        OVER_LENGTH: paths(runs),
+    }
     row.sources.update({f"open {r.bucket or r.task}": [str(r.path)] for r in opened})
     return row
 
 
 def _sort_key(row: Row):
-    return (KIND_ORDER.get(row.kind, 9), row.general_fraction if row.general_fraction is not None else -1,
-            row.n or 0, row.model)
+    return (
+        KIND_ORDER.get(row.kind, 9),
+        row.general_fraction if row.general_fraction is not None else -1,
+        row.n or 0,
+        row.model,
+    )
 
 
 def _unique_names(runs: list[TaskRun]) -> dict[str, str]:
@@ -155,7 +179,8 @@ def _unique_names(runs: list[TaskRun]) -> dict[str, str]:
     for run in runs:
         names[run.model.name].add(run.model.fingerprint)
     return {
-        run.model.fingerprint: run.model.name if len(names[run.model.name]) == 1
+        run.model.fingerprint: run.model.name
+        if len(names[run.model.name]) == 1
         else f"{run.model.name} [{run.model.fingerprint[:8]}]"
         for run in runs
     }
@@ -174,15 +199,23 @@ def provenance(runs: list[TaskRun]) -> dict[str, Any]:
     for run in runs:
         exam_hashes[run.task].add(run.data_hash)
     started = [run.record.get("started_at") for run in runs if run.record.get("started_at")]
-    traces = {run.task: {"metric_key": f"{run.metric},{run.filter}", "yaml": run.facts.yaml,
-                         "scorer": scorer_name(run)} for run in sorted(runs, key=lambda r: r.task)}
+    traces = {
+        run.task: {
+            "metric_key": f"{run.metric},{run.filter}",
+            "yaml": run.facts.yaml,
+            "scorer": scorer_name(run),
+        }
+        for run in sorted(runs, key=lambda r: r.task)
+    }
     return {
         "tasks": traces,
         "versions": {lib: sorted(v) for lib, v in sorted(versions.items())},
         "exam_hashes": sorted({run.record.get("exam_hash") for run in runs if run.record.get("exam_hash")}),
         "data_hash_by_task": {task: sorted(h) for task, h in sorted(exam_hashes.items())},
         "task_versions": {run.task: run.version for run in sorted(runs, key=lambda r: r.task)},
-        "backends": [json.loads(v) for v in distinct(r.record.get("settings", {}).get("backend") for r in runs)],
+        "backends": [
+            json.loads(v) for v in distinct(r.record.get("settings", {}).get("backend") for r in runs)
+        ],
         "configs": [json.loads(v) for v in distinct(r.record.get("config_name") for r in runs)],
         "scored_from": min(started) if started else None,
         "scored_to": max(started) if started else None,
@@ -223,21 +256,27 @@ def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_S
     ]
     prov = provenance(runs)
     warnings = [
-        f"{task}: models were scored on different data ({', '.join(hashes)}); their numbers are not comparable"
+        f"{task}: models were scored on different data ({', '.join(hashes)}); their numbers are not "
+        "comparable"
         for task, hashes in prov["data_hash_by_task"].items()
         if len(hashes) > 1
     ]
     warnings += [
         f"{run.model.name} / {run.task}: read from {run.path}; older runs not read: "
         + ", ".join(str(p) for p in run.superseded)
-        for run in runs if run.superseded
+        for run in runs
+        if run.superseded
     ]
     warnings += [
         f"{row.model} ({variant}): {row.unchecked} item(s) could not be length-checked against the "
         "model's window (overlength_unchecked); an over-long prompt may have been cut by the backend"
-        for variant, rows in variants.items() for row in rows if row.unchecked
+        for variant, rows in variants.items()
+        for row in rows
+        if row.unchecked
     ]
-    return Leaderboard(variants, buckets, other, prov, warnings, {"iters": iters, "seed": seed, "level": 0.95})
+    return Leaderboard(
+        variants, buckets, other, prov, warnings, {"iters": iters, "seed": seed, "level": 0.95}
+    )
 
 
 def _est(e: Estimate | None) -> dict | None:
@@ -245,31 +284,45 @@ def _est(e: Estimate | None) -> dict | None:
 
 
 def to_json(board: Leaderboard) -> dict[str, Any]:
-    out: dict[str, Any] = {"bootstrap": board.bootstrap, "provenance": board.provenance,
-                           "warnings": board.warnings, "variants": {}, "other_tasks": []}
+    out: dict[str, Any] = {
+        "bootstrap": board.bootstrap,
+        "provenance": board.provenance,
+        "warnings": board.warnings,
+        "variants": {},
+        "other_tasks": [],
+    }
     for variant, rows in board.variants.items():
         out["variants"][variant] = {
             "metric": "/".join(sorted({r.metric for r in rows})),
             "buckets": board.buckets[variant],
             "rows": [
                 {
-                    "model": r.model, "fingerprint": r.fingerprint, "kind": r.kind,
-                    "general_fraction": r.general_fraction, "n": r.n,
+                    "model": r.model,
+                    "fingerprint": r.fingerprint,
+                    "kind": r.kind,
+                    "general_fraction": r.general_fraction,
+                    "n": r.n,
                     "closed": _est(r.closed),
                     "open_by_bucket": {b: _est(e) for b, e in r.open_by_bucket.items()},
-                    "open": _est(r.open_overall), "gain": _est(r.gain),
+                    "open": _est(r.open_overall),
+                    "gain": _est(r.gain),
                     "counterfactual": _est(r.counterfactual),
                     "counterfactual_closed": _est(r.counterfactual_closed),
                     "format_compliance": _est(r.format_compliance),
-                    "over_length": r.over_length, "unchecked": r.unchecked, "sources": r.sources,
-                    "depth_grid": {b: {str(d): {"acc": a, "n": k} for d, (a, k) in cells.items()}
-                                   for b, cells in r.depth_grid.items()},
+                    "over_length": r.over_length,
+                    "unchecked": r.unchecked,
+                    "sources": r.sources,
+                    "depth_grid": {
+                        b: {str(d): {"acc": a, "n": k} for d, (a, k) in cells.items()}
+                        for b, cells in r.depth_grid.items()
+                    },
                 }
                 for r in rows
             ],
         }
-    out["other_tasks"] = [{"model": o.model, "task": o.task, "metric": o.metric, **o.estimate.as_dict()}
-                          for o in board.other]
+    out["other_tasks"] = [
+        {"model": o.model, "task": o.task, "metric": o.metric, **o.estimate.as_dict()} for o in board.other
+    ]
     return out
 
 
@@ -282,9 +335,11 @@ def fmt(e: Estimate | None, signed: bool = False) -> str:
 
 
 def columns(board: Leaderboard, variant: str) -> list[str]:
-    return (["model", "kind", "general fraction", "volume", "closed"]
-            + [f"open {b}" for b in board.buckets[variant]]
-            + ["open", "gain", "counterfactual", "format", OVER_LENGTH])
+    return (
+        ["model", "kind", "general fraction", "volume", "closed"]
+        + [f"open {b}" for b in board.buckets[variant]]
+        + ["open", "gain", "counterfactual", "format", OVER_LENGTH]
+    )
 
 
 def cells(row: Row, buckets: list[str]) -> list[str]:
@@ -292,10 +347,17 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
     frac = "–" if row.general_fraction is None else f"{row.general_fraction:g}"
     volume = "–" if row.n is None else str(row.n)
     over = "/".join("–" if n is None else str(n) for n in row.over_length.values())
-    return ([row.model, row.kind, frac, volume, fmt(row.closed)]
-            + [fmt(row.open_by_bucket.get(b)) for b in buckets]
-            + [fmt(row.open_overall), fmt(row.gain, signed=True), fmt(row.counterfactual),
-               fmt(row.format_compliance), over])
+    return (
+        [row.model, row.kind, frac, volume, fmt(row.closed)]
+        + [fmt(row.open_by_bucket.get(b)) for b in buckets]
+        + [
+            fmt(row.open_overall),
+            fmt(row.gain, signed=True),
+            fmt(row.counterfactual),
+            fmt(row.format_compliance),
+            over,
+        ]
+    )
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -315,18 +377,32 @@ def to_markdown(board: Leaderboard) -> str:
         lines.append("")
     p = board.provenance
     lines += ["## provenance", ""]
-    lines += [f"- {lib}: {', '.join(v)}" for lib, v in p["versions"].items() if lib in ("medlc", "lm_eval", "transformers", "torch")]
-    lines += [f"- exam data: {', '.join(p['exam_hashes']) or '–'}",
-              f"- task versions: {', '.join(f'{t} v{v}' for t, v in p['task_versions'].items())}",
-              f"- backend: {', '.join(p['backends'])}",
-              f"- scored: {p['scored_from']} .. {p['scored_to']}; report: {p['report_date']}", ""]
-    lines += ["## where each number comes from", "",
-              "A cell's column names its task; the task's metric key below is what each item scored; "
-              "its results files are listed per cell in leaderboard.json (`sources`) and in the HTML "
-              "cell tooltips; its YAML names the loader and the scorer.", "",
-              "| task | metric key | task YAML | scorer |", "|---|---|---|---|"]
-    lines += [f"| {task} | `{t['metric_key']}` | {t['yaml'] or '–'} | {t['scorer'] or '–'} |"
-              for task, t in p["tasks"].items()]
+    lines += [
+        f"- {lib}: {', '.join(v)}"
+        for lib, v in p["versions"].items()
+        if lib in ("medlc", "lm_eval", "transformers", "torch")
+    ]
+    lines += [
+        f"- exam data: {', '.join(p['exam_hashes']) or '–'}",
+        f"- task versions: {', '.join(f'{t} v{v}' for t, v in p['task_versions'].items())}",
+        f"- backend: {', '.join(p['backends'])}",
+        f"- scored: {p['scored_from']} .. {p['scored_to']}; report: {p['report_date']}",
+        "",
+    ]
+    lines += [
+        "## where each number comes from",
+        "",
+        "A cell's column names its task; the task's metric key below is what each item scored; "
+        "its results files are listed per cell in leaderboard.json (`sources`) and in the HTML "
+        "cell tooltips; its YAML names the loader and the scorer.",
+        "",
+        "| task | metric key | task YAML | scorer |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {task} | `{t['metric_key']}` | {t['yaml'] or '–'} | {t['scorer'] or '–'} |"
+        for task, t in p["tasks"].items()
+    ]
     lines.append("")
     return "\n".join(lines)
 

@@ -57,7 +57,10 @@ def bars(rows: list[Row], out: Path) -> Figure:
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 3.6))
     width = 0.38
     xs = range(len(rows))
-    for offset, label, key in ((-width / 2, "closed book", "closed"), (width / 2, "open book", "open_overall")):
+    for offset, label, key in (
+        (-width / 2, "closed book", "closed"),
+        (width / 2, "open book", "open_overall"),
+    ):
         values, err = _err([getattr(r, key) for r in rows])
         ax.bar([x + offset for x in xs], values, width, yerr=err, capsize=3, label=label)
     ax.set_xticks(list(xs), [r.model for r in rows], rotation=30, ha="right")
@@ -72,10 +75,16 @@ def _mixture_rows(rows: list[Row]) -> list[Row]:
     return [r for r in rows if r.general_fraction is not None and r.n is not None and r.open_overall]
 
 
-def _curves(rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, title: str, xlabel: str) -> Figure:
+def _curves(
+    rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, title: str, xlabel: str
+) -> Figure:
     mixed = _mixture_rows(rows)
     if not mixed:
-        return Figure(name, title, note="no models with a general fraction and volume (mixture checkpoints) in these results")
+        return Figure(
+            name,
+            title,
+            note="no models with a general fraction and volume (mixture checkpoints) in these results",
+        )
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     lines = sorted({getattr(r, line_attr) for r in mixed})
     for i, key in enumerate(lines):
@@ -83,16 +92,30 @@ def _curves(rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, 
         xs = [getattr(r, x_attr) for r in points]
         color = f"C{i % 10}"
         values, err = _err([r.open_overall for r in points])
-        ax.errorbar(xs, values, yerr=err, marker="o", capsize=3, color=color, label=f"{line_attr}={key:g} open")
+        ax.errorbar(
+            xs, values, yerr=err, marker="o", capsize=3, color=color, label=f"{line_attr}={key:g} open"
+        )
         closed = [r.closed for r in points]
         if any(closed):
             values, _ = _err(closed)
-            ax.plot(xs, values, linestyle="--", marker="x", color=color, alpha=0.7, label=f"{line_attr}={key:g} closed")
+            ax.plot(
+                xs,
+                values,
+                linestyle="--",
+                marker="x",
+                color=color,
+                alpha=0.7,
+                label=f"{line_attr}={key:g} closed",
+            )
     # The base and medical models are the reference levels the mixtures move between.
     for j, ref in enumerate(r for r in rows if r.general_fraction is None and r.open_overall):
-        ax.axhline(ref.open_overall.value, linestyle=":", color=f"C{(len(lines) + j) % 10}",
-                   label=f"{ref.model} ({ref.kind}) open")
-    if x_attr == "n" and len({getattr(r, "n") for r in mixed}) > 2 and min(r.n for r in mixed) > 0:
+        ax.axhline(
+            ref.open_overall.value,
+            linestyle=":",
+            color=f"C{(len(lines) + j) % 10}",
+            label=f"{ref.model} ({ref.kind}) open",
+        )
+    if x_attr == "n" and len({r.n for r in mixed}) > 2 and min(r.n for r in mixed) > 0:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"accuracy ({mixed[0].metric})")
@@ -103,11 +126,21 @@ def _curves(rows: list[Row], out: Path, x_attr: str, line_attr: str, name: str, 
 
 
 def ratio_curve(rows: list[Row], out: Path) -> Figure:
-    return _curves(rows, out, "general_fraction", "n", "ratio", "Accuracy vs general fraction", "general fraction of the tuning mix")
+    return _curves(
+        rows,
+        out,
+        "general_fraction",
+        "n",
+        "ratio",
+        "Accuracy vs general fraction",
+        "general fraction of the tuning mix",
+    )
 
 
 def volume_curve(rows: list[Row], out: Path) -> Figure:
-    return _curves(rows, out, "n", "general_fraction", "volume", "Accuracy vs tuning volume", "tuning examples (n)")
+    return _curves(
+        rows, out, "n", "general_fraction", "volume", "Accuracy vs tuning volume", "tuning examples (n)"
+    )
 
 
 def heatmap(row: Row, out: Path) -> Figure:
@@ -124,8 +157,15 @@ def heatmap(row: Row, out: Path) -> Figure:
         for j, d in enumerate(depths):
             acc, n = row.depth_grid[b].get(d, (float("nan"), 0))
             if n:
-                ax.text(j, i, f"{acc:.2f}\nn={n}", ha="center", va="center", fontsize=7,
-                        color="white" if acc < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{acc:.2f}\nn={n}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if acc < 0.6 else "black",
+                )
     ax.set_xticks(range(len(depths)), [f"{d:g}" for d in depths])
     ax.set_yticks(range(len(buckets)), buckets)
     ax.set_xlabel("gold passage depth")
@@ -143,11 +183,18 @@ def gain_vs_closed(rows: list[Row], out: Path) -> Figure:
         return Figure(name, title, note="no model has both closed- and open-book scores")
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     for i, r in enumerate(points):
-        ax.errorbar(r.closed.value, r.gain.value,
-                    xerr=[[r.closed.value - r.closed.low], [r.closed.high - r.closed.value]],
-                    yerr=[[r.gain.value - r.gain.low], [r.gain.high - r.gain.value]],
-                    marker="o", capsize=3, color=f"C{i % 10}")
-        ax.annotate(r.model, (r.closed.value, r.gain.value), textcoords="offset points", xytext=(5, 5), fontsize=7)
+        ax.errorbar(
+            r.closed.value,
+            r.gain.value,
+            xerr=[[r.closed.value - r.closed.low], [r.closed.high - r.closed.value]],
+            yerr=[[r.gain.value - r.gain.low], [r.gain.high - r.gain.value]],
+            marker="o",
+            capsize=3,
+            color=f"C{i % 10}",
+        )
+        ax.annotate(
+            r.model, (r.closed.value, r.gain.value), textcoords="offset points", xytext=(5, 5), fontsize=7
+        )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("closed-book accuracy (knowing)")
     ax.set_ylabel("open - closed (reading)")

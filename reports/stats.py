@@ -8,8 +8,8 @@ is the ordinary percentile bootstrap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Estimate:
 def _cluster_totals(values: Sequence[float], clusters: Sequence[str], ids: list[str]):
     index = {cid: i for i, cid in enumerate(ids)}
     totals, counts = np.zeros(len(ids)), np.zeros(len(ids))
-    for value, cid in zip(values, clusters):
+    for value, cid in zip(values, clusters, strict=True):
         totals[index[cid]] += value
         counts[index[cid]] += 1
     return totals, counts
@@ -118,8 +118,8 @@ def mcnemar_worse(baseline: Sequence[float], candidate: Sequence[float], mid_p: 
 
     if len(baseline) != len(candidate):
         raise ValueError("paired vectors differ in length")
-    b = sum(1 for x, y in zip(baseline, candidate) if x >= 0.5 > y)
-    c = sum(1 for x, y in zip(baseline, candidate) if y >= 0.5 > x)
+    b = sum(1 for x, y in zip(baseline, candidate, strict=True) if x >= 0.5 > y)
+    c = sum(1 for x, y in zip(baseline, candidate, strict=True) if y >= 0.5 > x)
     discordant = b + c
     if discordant == 0:
         return McNemar(len(baseline), b, c, 1.0)

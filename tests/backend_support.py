@@ -90,7 +90,9 @@ def docs(with_book: bool = True, variant: str = "letter") -> list[dict]:
     return [asdict(record(i, with_book=with_book)) | hook for i in range(len(_ITEMS))]
 
 
-def loglikelihood_requests(variant: str, with_book: bool = True, task: str = "backend_test") -> list[Instance]:
+def loglikelihood_requests(
+    variant: str, with_book: bool = True, task: str = "backend_test"
+) -> list[Instance]:
     """Every option of every item, as lm-eval's multiple_choice tasks request them."""
     requests = []
     for doc_id, doc in enumerate(docs(with_book, variant)):
@@ -145,7 +147,11 @@ def write_tiny_gguf(model_dir: Path, out_file: Path) -> Path:
 
     def rope_permute(weight, heads):
         # llama.cpp stores q/k rows interleaved per rotary pair; transformers undoes this on load.
-        return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+        return (
+            weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(weight.shape)
+        )
 
     names = {
         "model.embed_tokens.weight": "token_embd.weight",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from backend_support import loglikelihood_requests
 from lm_eval.models.huggingface import HFLM
-from tasks_support import evaluate
 
 from medlc.backend import MedlcLM
+
+from backend_support import loglikelihood_requests
+from tasks_support import evaluate
 
 TOLERANCE = 1e-3  # fp32; observed differences are ~1e-5
 
@@ -24,7 +25,7 @@ def ours(tiny_model_dir) -> MedlcLM:
 
 def assert_same_scores(expected, got, requests):
     assert len(got) == len(expected)
-    for request, (want_ll, want_greedy), (got_ll, got_greedy) in zip(requests, expected, got):
+    for request, (want_ll, want_greedy), (got_ll, got_greedy) in zip(requests, expected, got, strict=True):
         assert abs(want_ll - got_ll) <= TOLERANCE, request.args
         assert want_greedy == got_greedy, request.args
 
@@ -32,7 +33,7 @@ def assert_same_scores(expected, got, requests):
 def predictions(scores, requests) -> dict[int, int]:
     """The option each document's highest log-likelihood picks."""
     best: dict[int, tuple[float, int]] = {}
-    for request, (ll, _) in zip(requests, scores):
+    for request, (ll, _) in zip(requests, scores, strict=True):
         if request.doc_id not in best or ll > best[request.doc_id][0]:
             best[request.doc_id] = (ll, request.idx)
     return {doc: option for doc, (_, option) in best.items()}
@@ -55,7 +56,9 @@ def test_loglikelihoods_and_predictions_match_stock_hf(stock, ours, variant, wit
 def test_batched_left_padded_contexts_match_stock_hf(request, arch_fixture):
     model_dir = str(request.getfixturevalue(arch_fixture))
     requests = loglikelihood_requests("cloze") + loglikelihood_requests("cloze", with_book=False)
-    expected = HFLM(pretrained=model_dir, device="cpu", dtype="float32").loglikelihood(requests, disable_tqdm=True)
+    expected = HFLM(pretrained=model_dir, device="cpu", dtype="float32").loglikelihood(
+        requests, disable_tqdm=True
+    )
     batched = MedlcLM(pretrained=model_dir, device="cpu", dtype="float32", batch_size=6)
     got = batched.loglikelihood(requests, disable_tqdm=True)
     assert_same_scores(expected, got, requests)
@@ -65,14 +68,22 @@ def test_batched_left_padded_contexts_match_stock_hf(request, arch_fixture):
 
 def test_eager_attention_matches_sdpa(tiny_model_dir, ours):
     requests = loglikelihood_requests("cloze")
-    eager = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", attn_implementation="eager")
+    eager = MedlcLM(
+        pretrained=str(tiny_model_dir), device="cpu", dtype="float32", attn_implementation="eager"
+    )
     assert eager.model.config._attn_implementation == "eager"
-    assert_same_scores(ours.loglikelihood(requests, disable_tqdm=True), eager.loglikelihood(requests, disable_tqdm=True), requests)
+    assert_same_scores(
+        ours.loglikelihood(requests, disable_tqdm=True),
+        eager.loglikelihood(requests, disable_tqdm=True),
+        requests,
+    )
 
 
 def _sample_scores(results, task):
     return {
-        (s["doc_id"], i): tuple(resp[0]) for s in results["samples"][task] for i, resp in enumerate(s["resps"])
+        (s["doc_id"], i): tuple(resp[0])
+        for s in results["samples"][task]
+        for i, resp in enumerate(s["resps"])
     }
 
 
@@ -95,7 +106,9 @@ def test_rolling_loglikelihood_matches_stock_hf(stock, ours):
     from lm_eval.api.instance import Instance
 
     texts = [r.args[0] for r in loglikelihood_requests("letter") if r.idx == 0]
-    requests = [Instance("loglikelihood_rolling", {}, (text,), 0, ("rolling", i, 1)) for i, text in enumerate(texts)]
+    requests = [
+        Instance("loglikelihood_rolling", {}, (text,), 0, ("rolling", i, 1)) for i, text in enumerate(texts)
+    ]
     expected = stock.loglikelihood_rolling(requests, disable_tqdm=True)
     got = ours.loglikelihood_rolling(requests, disable_tqdm=True)
-    assert all(abs(a - b) <= TOLERANCE for a, b in zip(expected, got))
+    assert all(abs(a - b) <= TOLERANCE for a, b in zip(expected, got, strict=True))

@@ -4,11 +4,12 @@ lm-eval's --apply_chat_template."""
 from __future__ import annotations
 
 import pytest
-from backend_support import generation_requests
 from lm_eval.models.huggingface import HFLM
-from tasks_support import evaluate
 
 from medlc.backend import MedlcLM
+
+from backend_support import generation_requests
+from tasks_support import evaluate
 
 GREEDY = {"do_sample": False, "temperature": 0.0}
 
@@ -25,16 +26,22 @@ def ours(tiny_model_dir) -> MedlcLM:
 
 def test_greedy_generations_match_stock_hf(stock, ours):
     requests = generation_requests(GREEDY | {"until": ["\n\n"], "max_gen_toks": 12})
-    assert ours.generate_until(requests, disable_tqdm=True) == stock.generate_until(requests, disable_tqdm=True)
+    assert ours.generate_until(requests, disable_tqdm=True) == stock.generate_until(
+        requests, disable_tqdm=True
+    )
 
 
 def test_generation_stops_at_a_stop_sequence(ours):
-    free = ours.generate_until(generation_requests(GREEDY | {"until": [], "max_gen_toks": 24}), disable_tqdm=True)
+    free = ours.generate_until(
+        generation_requests(GREEDY | {"until": [], "max_gen_toks": 24}), disable_tqdm=True
+    )
     # A stop string taken from the middle of what the model writes unprompted.
     text = next(t for t in free if len(t) >= 6)
     stop = text[len(text) // 2 : len(text) // 2 + 2]
     doc = free.index(text)
-    stopped = ours.generate_until(generation_requests(GREEDY | {"until": [stop], "max_gen_toks": 24}), disable_tqdm=True)
+    stopped = ours.generate_until(
+        generation_requests(GREEDY | {"until": [stop], "max_gen_toks": 24}), disable_tqdm=True
+    )
     assert stopped[doc] == text[: text.index(stop)]
     assert stop not in stopped[doc]
 

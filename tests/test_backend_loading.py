@@ -42,8 +42,8 @@ def test_peft_adapter_is_applied_and_scores_like_stock_hf(tiny_model_dir, lora_d
     stock = HFLM(pretrained=str(tiny_model_dir), peft=str(lora_dir), device="cpu", dtype="float32")
     base = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32")
     with_adapter = lls(ours, requests)
-    assert all(abs(a - b) <= TOLERANCE for a, b in zip(with_adapter, lls(stock, requests)))
-    assert max(abs(a - b) for a, b in zip(with_adapter, lls(base, requests))) > 0.01
+    assert all(abs(a - b) <= TOLERANCE for a, b in zip(with_adapter, lls(stock, requests), strict=True))
+    assert max(abs(a - b) for a, b in zip(with_adapter, lls(base, requests), strict=True)) > 0.01
 
 
 @pytest.fixture
@@ -61,7 +61,9 @@ def test_gguf_file_is_converted_once_and_scores_like_stock_hf(gguf_dir, tmp_path
     converted = ours.pretrained
     assert converted.startswith(str(tmp_path / "cache"))
     stock = HFLM(pretrained=str(gguf_dir), gguf_file="tiny-f32.gguf", device="cpu", dtype="float32")
-    assert all(abs(a - b) <= TOLERANCE for a, b in zip(lls(ours, requests), lls(stock, requests)))
+    assert all(
+        abs(a - b) <= TOLERANCE for a, b in zip(lls(ours, requests), lls(stock, requests), strict=True)
+    )
     assert ours.medlc_report()["model"] == {
         "pretrained": str(gguf_dir),
         "gguf_file": "tiny-f32.gguf",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from backend_support import generation_requests, loglikelihood_requests
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from medlc.backend import MedlcLM
 from medlc.backend.batching import SingleItemOutOfMemory
+
+from backend_support import generation_requests, loglikelihood_requests
 
 
 class MemoryCappedLlama(LlamaForCausalLM):
@@ -44,7 +45,7 @@ def test_loglikelihood_backs_off_and_returns_every_score_unchanged(tiny_model_di
     got = lm.loglikelihood(requests, disable_tqdm=True)
     want = reference.loglikelihood(requests, disable_tqdm=True)
     assert len(got) == len(requests)
-    assert all(abs(a[0] - b[0]) < 1e-4 and a[1] == b[1] for a, b in zip(got, want))
+    assert all(abs(a[0] - b[0]) < 1e-4 and a[1] == b[1] for a, b in zip(got, want, strict=True))
     batching = lm.medlc_report()["batching"]
     assert batching["out_of_memory_backoffs"] >= 2
     assert batching["rows_now"]["contexts"] <= 2 and batching["rows_now"]["continuations"] <= 2
@@ -55,7 +56,9 @@ def test_auto_batch_size_starts_large_and_settles_where_memory_allows(tiny_model
     lm = capped_lm(tiny_model_dir, max_rows=3, batch_size="auto")
     assert lm.medlc_report()["batching"]["rows_now"]["contexts"] == 64
     got = lm.loglikelihood(requests, disable_tqdm=True)
-    assert [round(x, 4) for x, _ in got] == [round(x, 4) for x, _ in reference.loglikelihood(requests, disable_tqdm=True)]
+    assert [round(x, 4) for x, _ in got] == [
+        round(x, 4) for x, _ in reference.loglikelihood(requests, disable_tqdm=True)
+    ]
     assert lm.medlc_report()["batching"]["rows_now"]["contexts"] <= 3
 
 
@@ -87,6 +90,8 @@ def test_token_cap_puts_long_items_in_smaller_batches():
 
     lengths = [900, 800, 300, 300, 300, 300, 10]
     batches: list[list[int]] = []
-    run_in_batches(list(range(7)), lengths, BatchLimit(rows=4, max_tokens=1000), lambda b: batches.append(b) or b)
+    run_in_batches(
+        list(range(7)), lengths, BatchLimit(rows=4, max_tokens=1000), lambda b: batches.append(b) or b
+    )
     # Padded size is rows x longest: 900 alone, 800 alone, then 300s three at a time.
     assert batches == [[0], [1], [2, 3, 4], [5, 6]]

@@ -3,8 +3,6 @@ counted -- never cut silently."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
@@ -112,7 +110,10 @@ def test_prompt_that_fits_no_policy_is_cut_from_the_left_and_counted(tiny_model_
 def test_other_tasks_documents_are_cut_and_counted_not_shortened(tiny_model_dir, prompt_tokens):
     window = (prompt_tokens["full"] + prompt_tokens["gold_only"]) // 2
     lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
-    plain = [Instance(r.request_type, {"text": "not an exam"}, r.args, r.idx, r.metadata) for r in item0_letter_requests()]
+    plain = [
+        Instance(r.request_type, {"text": "not an exam"}, r.args, r.idx, r.metadata)
+        for r in item0_letter_requests()
+    ]
     lm.loglikelihood(plain, disable_tqdm=True)
     counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
     assert counts["truncated_doc_ids"] == [0] and counts["docs_shortened"] == 0
@@ -120,7 +121,9 @@ def test_other_tasks_documents_are_cut_and_counted_not_shortened(tiny_model_dir,
 
 def test_error_policy_names_task_document_and_lengths(tiny_model_dir, prompt_tokens):
     window = prompt_tokens["full"] - 10
-    lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window, over_length="error")
+    lm = MedlcLM(
+        pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window, over_length="error"
+    )
     with pytest.raises(OverLengthError, match=rf"task 'backend_test' doc 0: .* window is {window}"):
         lm.loglikelihood(item0_letter_requests(), disable_tqdm=True)
 
@@ -133,7 +136,9 @@ def test_overlong_generation_prompt_is_shortened_to_leave_room_for_the_answer(ti
     max_gen_toks = 8
     window = (full + gold_only) // 2 + max_gen_toks
     lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
-    requests = [r for r in generation_requests({"until": ["\n\n"], "max_gen_toks": max_gen_toks}) if r.doc_id == 0]
+    requests = [
+        r for r in generation_requests({"until": ["\n\n"], "max_gen_toks": max_gen_toks}) if r.doc_id == 0
+    ]
     (text,) = lm.generate_until(requests, disable_tqdm=True)
     assert isinstance(text, str)
     counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
@@ -161,8 +166,12 @@ def test_a_document_without_a_fitter_is_cut_not_shortened(tiny_model_dir, prompt
     window = (prompt_tokens["full"] + prompt_tokens["gold_only"]) // 2
     lm = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", max_length=window)
     # The exam's fields are all there; only the hook naming the task's fitter is missing.
-    bare = [Instance(r.request_type, {k: v for k, v in r.doc.items() if k != FITTER_FIELD}, r.args, r.idx,
-                     r.metadata) for r in item0_letter_requests()]
+    bare = [
+        Instance(
+            r.request_type, {k: v for k, v in r.doc.items() if k != FITTER_FIELD}, r.args, r.idx, r.metadata
+        )
+        for r in item0_letter_requests()
+    ]
     lm.loglikelihood(bare, disable_tqdm=True)
     counts = lm.medlc_report()["over_length"]["tasks"]["backend_test"]
     assert counts["truncated_doc_ids"] == [0] and counts["docs_shortened"] == 0

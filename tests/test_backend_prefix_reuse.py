@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from backend_support import loglikelihood_requests
 from lm_eval.api.instance import Instance
 
 from medlc.backend import MedlcLM
+
+from backend_support import loglikelihood_requests
 
 
 @pytest.fixture

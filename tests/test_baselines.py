@@ -8,12 +8,13 @@ import random
 
 import pytest
 from lm_eval.api.instance import Instance
-from tasks_support import FIXTURE_EXAM, TASKS_DIR, evaluate, metric
 
 from medlc.baselines import REJECTED_LOGLIKELIHOOD, BaselineLM, bm25_tokens, choose
 from medlc_tasks.exam.schema import LETTERS, MANIFEST_FILE, PASSAGE_SEPARATOR, BuiltRecord, bucket_file
 from medlc_tasks.loading import build_docs
 from medlc_tasks.prompts import continuations, render_prompt
+
+from tasks_support import FIXTURE_EXAM, TASKS_DIR, evaluate, metric
 
 # (id, question, options, key, passages, the pick of `count`, the pick of `retrieve`).
 # count: the option named most often in the whole book. retrieve: the passage sharing the
@@ -77,7 +78,10 @@ def mini_exam(tmp_path_factory):
     for bucket, name in (("1k", bucket_file("1k")), ("closed", "closedbook.v1.jsonl")):
         lines = [mini_record(item, bucket).to_json() + "\n" for item in MINI_EXAM]
         (out / name).write_text("".join(lines), encoding="utf-8")
-    (out / MANIFEST_FILE).write_text(json.dumps({"note": "test_baselines mini exam", "buckets": {"1k": 1000}, "bucket_order": ["1k"]}), encoding="utf-8")
+    (out / MANIFEST_FILE).write_text(
+        json.dumps({"note": "test_baselines mini exam", "buckets": {"1k": 1000}, "bucket_order": ["1k"]}),
+        encoding="utf-8",
+    )
     return out
 
 
@@ -100,14 +104,17 @@ def requests_for(docs: list[dict], variant: str, task: str = "t") -> list[Instan
 
 
 def picks(lm: BaselineLM, requests: list[Instance]) -> dict[tuple[str, int], bool]:
-    return {(r.doc["id"], r.idx): greedy for r, (_, greedy) in zip(requests, lm.loglikelihood(requests))}
+    return {
+        (r.doc["id"], r.idx): greedy
+        for r, (_, greedy) in zip(requests, lm.loglikelihood(requests), strict=True)
+    }
 
 
 def picked_options(lm: BaselineLM, requests: list[Instance]) -> dict[str, int]:
     """Item id -> the option index the LM answered, for log-likelihood or generation requests."""
     if requests[0].request_type == "generate_until":
         answers = lm.generate_until(requests)
-        return {r.doc["id"]: r.doc["choices"].index(text) for r, text in zip(requests, answers)}
+        return {r.doc["id"]: r.doc["choices"].index(text) for r, text in zip(requests, answers, strict=True)}
     return {item: option for (item, option), greedy in picks(lm, requests).items() if greedy}
 
 
@@ -189,7 +196,9 @@ def test_a_request_that_is_not_an_option_of_a_medlc_item_is_refused(mini_exam):
     with pytest.raises(ValueError, match="expected option 0"):
         BaselineLM("count").loglikelihood([Instance("loglikelihood", doc, ("ctx", " Z"), 0, ("t", 0, 1))])
     with pytest.raises(ValueError, match="medlc exam tasks only.*has no id"):
-        BaselineLM("count").loglikelihood([Instance("loglikelihood", {"text": "x"}, ("c", " A"), 0, ("t", 0, 1))])
+        BaselineLM("count").loglikelihood(
+            [Instance("loglikelihood", {"text": "x"}, ("c", " A"), 0, ("t", 0, 1))]
+        )
 
 
 def test_rolling_log_likelihood_is_refused_with_a_reason():

@@ -13,8 +13,8 @@ import pytest
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc_core.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
 from medlc_core.provenance import sha256_file
+from medlc_core.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
 from medlc_tasks.exam.build import build_exam
 from medlc_tasks.exam.bundled import bundled_sources
 from reports.check import check
@@ -29,8 +29,9 @@ INFO = {"kind": "general", "general_fraction": None, "n": None}
 GATED = ("medlc_closedbook", "medlc_closedbook_cloze")
 
 
-def write_model(root: Path, name: str, correct: dict[str, set[str]],
-                data_hash: str = "gateexam00000001") -> Path:
+def write_model(
+    root: Path, name: str, correct: dict[str, set[str]], data_hash: str = "gateexam00000001"
+) -> Path:
     store = ResultStore(root)
     for task, right in correct.items():
         write_pair(store, name, INFO, task, rows_for(task, right, ITEMS), data_hash=data_hash)
@@ -82,12 +83,14 @@ def copy_with_flipped_answers(results: Path, dest: Path, task: str, fraction: fl
     assert len(right) >= wanted, "the tiny model must get enough items right to flip"
     for row in right[:wanted]:
         row["acc"] = 0.0
-    (folder / SAMPLES_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                       encoding="utf-8")
+    (folder / SAMPLES_FILE).write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     results_json = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
     results_json["results"][task]["acc,none"] = sum(row["acc"] for row in rows) / len(rows)
-    (folder / RESULTS_FILE).write_text(json.dumps(results_json, ensure_ascii=False, indent=2),
-                                       encoding="utf-8")
+    (folder / RESULTS_FILE).write_text(
+        json.dumps(results_json, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     digests = {name: sha256_file(folder / name) for name in (RESULTS_FILE, SAMPLES_FILE, RECORD_FILE)}
     (folder / DONE_FILE).write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
     return [str(row["doc"]["id"]) for row in right[:wanted]]
@@ -165,8 +168,12 @@ def test_gated_task_missing_from_the_candidate_is_an_error_not_a_pass(baseline, 
 
 
 def test_runs_on_different_exam_data_cannot_be_paired(baseline, tmp_path, capsys):
-    cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT, "medlc_openbook_1k": RIGHT},
-                       data_hash="otherexam0000001")
+    cand = write_model(
+        tmp_path / "cand",
+        "model",
+        {"medlc_closedbook": RIGHT, "medlc_openbook_1k": RIGHT},
+        data_hash="otherexam0000001",
+    )
     assert gate("--baseline", str(baseline), "--candidate", str(cand)) == 2
     assert "different data" in capsys.readouterr().err
 
@@ -175,8 +182,19 @@ def test_results_folder_with_several_models_needs_a_model_name(baseline, tmp_pat
     write_model(baseline, "other", {"medlc_closedbook": RIGHT})
     assert gate("--baseline", str(baseline), "--candidate", str(baseline)) == 2
     assert "choose one by name" in capsys.readouterr().err
-    assert gate("--baseline", str(baseline), "--baseline_model", "model",
-                "--candidate", str(baseline), "--candidate_model", "model") == 0
+    assert (
+        gate(
+            "--baseline",
+            str(baseline),
+            "--baseline_model",
+            "model",
+            "--candidate",
+            str(baseline),
+            "--candidate_model",
+            "model",
+        )
+        == 0
+    )
 
 
 @pytest.fixture(scope="module")

@@ -47,8 +47,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
 
 def test_lm_eval_help_is_lm_evals_own_and_loads_no_torch_transformers_or_datasets():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", PASS_THROUGH_PROBE], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PASS_THROUGH_PROBE], capture_output=True, text=True, env=env, check=True
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 

@@ -59,12 +59,18 @@ def test_run_prints_a_config_error_with_a_markup_like_model_name_verbatim(tmp_pa
     ("argv", "command", "says"),
     [
         (["report", "{tmp}/none"], "report", "no such results directory"),
-        (["check", "--baseline", "{tmp}/none", "--candidate", "{tmp}/none"], "check",
-         "no such results directory"),
+        (
+            ["check", "--baseline", "{tmp}/none", "--candidate", "{tmp}/none"],
+            "check",
+            "no such results directory",
+        ),
         (["finetune", "{tmp}/none.yaml"], "finetune", "none.yaml: no such config file"),
         (["sweep", "{tmp}/none.yaml"], "sweep", "none.yaml: no such sweep file"),
-        (["sweep", str(REPO / "finetune/configs/sweep_tiny_ratio.yaml"), "--shard", "x"], "sweep",
-         "--shard 'x'"),
+        (
+            ["sweep", str(REPO / "finetune/configs/sweep_tiny_ratio.yaml"), "--shard", "x"],
+            "sweep",
+            "--shard 'x'",
+        ),
         (["run", "{tmp}/none.yaml"], "run", "none.yaml: no such config file"),
         (["run", "--shard", "4/4"], "run", "--shard '4/4'"),
         (["validate-exam", "{tmp}"], "validate-exam", "not a built exam"),

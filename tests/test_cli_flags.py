@@ -16,15 +16,23 @@ CHECK = ["check", "--baseline", "b", "--candidate", "c"]
         (["run", "--results", "r"], ["run", "--output_path", "r"], "output_path", "r"),
         (["run", "--override", "a=1"], ["run", "--set", "a=1"], "set", ["a=1"]),
         (["report", "r", "--out", "o"], ["report", "r", "--output_path", "o"], "output_path", "o"),
-        (["report", "r", "--bootstrap-iters", "9"], ["report", "r", "--bootstrap_iters", "9"],
-         "bootstrap_iters", 9),
+        (
+            ["report", "r", "--bootstrap-iters", "9"],
+            ["report", "r", "--bootstrap_iters", "9"],
+            "bootstrap_iters",
+            9,
+        ),
         ([*CHECK, "--baseline-model", "m"], [*CHECK, "--baseline_model", "m"], "baseline_model", "m"),
         ([*CHECK, "--candidate-model", "m"], [*CHECK, "--candidate_model", "m"], "candidate_model", "m"),
         ([*CHECK, "--mid-p"], [*CHECK, "--mid_p"], "mid_p", True),
         (["finetune", "c.yaml", "--override", "a=1"], ["finetune", "c.yaml", "--set", "a=1"], "set", ["a=1"]),
         (["sweep", "s.yaml", "--override", "a=1"], ["sweep", "s.yaml", "--set", "a=1"], "set", ["a=1"]),
-        (["sweep", "s.yaml", "--output-dir", "o"], ["sweep", "s.yaml", "--output_path", "o"],
-         "output_path", "o"),
+        (
+            ["sweep", "s.yaml", "--output-dir", "o"],
+            ["sweep", "s.yaml", "--output_path", "o"],
+            "output_path",
+            "o",
+        ),
     ],
 )
 def test_old_spelling_does_what_the_new_one_does_and_says_it_is_deprecated(old, new, dest, value, capsys):

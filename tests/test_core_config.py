@@ -40,8 +40,11 @@ class Outer:
 
 
 def test_nested_mappings_lists_and_tuples_become_dataclasses():
-    built = build(Outer, {"name": "x", "inner": {"size": 2}, "items": [{"size": 3, "mode": "slow"}],
-                          "tags": ["a", "b"]}, "f.yaml")
+    built = build(
+        Outer,
+        {"name": "x", "inner": {"size": 2}, "items": [{"size": 3, "mode": "slow"}], "tags": ["a", "b"]},
+        "f.yaml",
+    )
     assert built == Outer("x", Inner(2), [Inner(3, "slow")], ("a", "b"))
 
 
@@ -105,10 +108,17 @@ def test_describe_reads_a_type_hint_in_words():
 
 
 def test_set_edits_nested_keys_and_list_items_with_yaml_values():
-    data = apply_sets({"inner": {"size": 1}, "items": [{"size": 1}]},
-                      ["inner.size=5", "items.0.mode=slow", "tags=[a, b]", "new.key=null"], "f.yaml")
-    assert data == {"inner": {"size": 5}, "items": [{"size": 1, "mode": "slow"}], "tags": ["a", "b"],
-                    "new": {"key": None}}
+    data = apply_sets(
+        {"inner": {"size": 1}, "items": [{"size": 1}]},
+        ["inner.size=5", "items.0.mode=slow", "tags=[a, b]", "new.key=null"],
+        "f.yaml",
+    )
+    assert data == {
+        "inner": {"size": 5},
+        "items": [{"size": 1, "mode": "slow"}],
+        "tags": ["a", "b"],
+        "new": {"key": None},
+    }
 
 
 def test_set_value_is_validated_like_a_written_one():

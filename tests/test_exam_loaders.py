@@ -217,7 +217,13 @@ def write_item_with_empty_e(directory: Path, fmt: str) -> tuple[Path, dict[str, 
     """The same 4-option item exported with E = "" in each layout the loader reads."""
     question, evidence = "治疗急性肺水肿首选的利尿药是", "呋塞米为强效袢利尿剂,静脉注射后起效迅速。"
     if fmt == "medlc":
-        row = {"id": "q1", "question": question, "options": FOUR_AND_EMPTY_E, "answer": "B", "evidence": evidence}
+        row = {
+            "id": "q1",
+            "question": question,
+            "options": FOUR_AND_EMPTY_E,
+            "answer": "B",
+            "evidence": evidence,
+        }
         text, name, mapping = json.dumps(row, ensure_ascii=False) + "\n", "q.jsonl", None
     elif fmt == "medqa":
         row = {"question": question, "options": FOUR_AND_EMPTY_E, "answer_idx": "B", "explanation": evidence}

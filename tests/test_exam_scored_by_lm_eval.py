@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tasks_support import evaluate, metric
 
 from medlc.cli import main
+
+from tasks_support import evaluate, metric
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FOREIGN_MAP = "id=编号,question=题干,options=选项,answer=答案,evidence=解析,department=科室"

@@ -23,7 +23,9 @@ def test_count_choice_breaks_ties_with_the_seeded_rng_only():
     options = ["甲", "乙", "丙", "丁"]
     picks = {count_choice("无关文字", options, item_rng(7, "item", n)) for n in range(40)}
     assert picks == {0, 1, 2, 3}
-    assert count_choice("无关文字", options, item_rng(7, "a")) == count_choice("无关文字", options, item_rng(7, "a"))
+    assert count_choice("无关文字", options, item_rng(7, "a")) == count_choice(
+        "无关文字", options, item_rng(7, "a")
+    )
 
 
 def test_only_key_named_needs_the_key_present_and_every_other_option_absent():

@@ -38,7 +38,7 @@ def test_stated_encoding_is_used_strictly():
 
 
 def test_undecodable_bytes_error_names_file_byte_and_line():
-    data = "第一行\n第二行".encode("utf-8") + b"\xff\n"
+    data = "第一行\n第二行".encode() + b"\xff\n"
     with pytest.raises(SourceError) as err:
         decode_bytes(data, "bad.jsonl")
     message = str(err.value)
@@ -47,7 +47,7 @@ def test_undecodable_bytes_error_names_file_byte_and_line():
 
 
 def test_lenient_decoding_counts_replaced_bytes():
-    decoded = decode_bytes("正常".encode("utf-8") + b"\xff", "bad.jsonl", strict=False)
+    decoded = decode_bytes("正常".encode() + b"\xff", "bad.jsonl", strict=False)
     assert decoded.undecodable_bytes == 1
     assert decoded.text.endswith("\ufffd")
 

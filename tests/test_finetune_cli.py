@@ -43,8 +43,18 @@ def test_abbreviated_flags_are_refused_not_guessed():
 
 
 def test_medlc_finetune_trains_and_prints_where_the_adapter_is(tiny_model_dir, tmp_path, capsys):
-    code = main(["finetune", SMOKE, "--set", f"model.pretrained={tiny_model_dir}",
-                 "--set", f"output_dir={tmp_path / 'run'}", "--set", "optim.max_steps=2"])
+    code = main(
+        [
+            "finetune",
+            SMOKE,
+            "--set",
+            f"model.pretrained={tiny_model_dir}",
+            "--set",
+            f"output_dir={tmp_path / 'run'}",
+            "--set",
+            "optim.max_steps=2",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["steps"] == 2

@@ -54,8 +54,10 @@ def test_fraction_outside_unit_interval_is_refused():
 
 
 def test_override_reaches_nested_and_list_keys():
-    config = load_config(SMOKE, ["optim.lr=1e-4", "data.sources.1.encoding=utf-8-sig",
-                                 "adapter.target_modules=[q_proj, v_proj]"])
+    config = load_config(
+        SMOKE,
+        ["optim.lr=1e-4", "data.sources.1.encoding=utf-8-sig", "adapter.target_modules=[q_proj, v_proj]"],
+    )
     assert config.optim.lr == 1e-4
     assert config.data.sources[1].encoding == "utf-8-sig"
     assert config.adapter.target_modules == ["q_proj", "v_proj"]

@@ -44,14 +44,21 @@ def test_messages_jsonl_loads_as_written():
 
 def test_gb18030_csv_loads_through_a_column_mapping():
     source = _source(
-        "c", "csv", FIXTURES / "finetune_medical_gb18030.csv", role="medical",
-        encoding="gb18030", columns={"prompt": ["title", "ask"], "response": "answer"},
+        "c",
+        "csv",
+        FIXTURES / "finetune_medical_gb18030.csv",
+        role="medical",
+        encoding="gb18030",
+        columns={"prompt": ["title", "ask"], "response": "answer"},
     )
     loaded = load_source(source)
     assert loaded.available == 16
     assert loaded.dataset[0]["messages"] == [
         {"role": "user", "content": "饭后腹胀怎么办\n最近每次吃完饭肚子都胀，还打嗝，应该怎么调理？"},
-        {"role": "assistant", "content": "饭后腹胀多与进食过快、消化功能减弱有关，建议细嚼慢咽、少吃产气食物，必要时在医生指导下服用促胃肠动力药。"},
+        {
+            "role": "assistant",
+            "content": "饭后腹胀多与进食过快、消化功能减弱有关，建议细嚼慢咽、少吃产气食物，必要时在医生指导下服用促胃肠动力药。",
+        },
     ]
     # Row 15 has an empty title: the prompt is the question alone, not a leading newline.
     assert loaded.dataset[14]["messages"][0]["content"].startswith("经常反酸烧心")
@@ -59,19 +66,36 @@ def test_gb18030_csv_loads_through_a_column_mapping():
 
 def test_gb18030_file_read_as_utf8_fails_naming_file_line_and_encoding():
     # Line 1, the header, is ASCII; the first Chinese text is on line 2.
-    source = _source("c", "csv", FIXTURES / "finetune_medical_gb18030.csv", columns={"prompt": "ask", "response": "answer"})
-    with pytest.raises(DataError, match=r"finetune_medical_gb18030\.csv: line 2 \(byte 28\) is not valid utf-8; set `encoding:`"):
+    source = _source(
+        "c", "csv", FIXTURES / "finetune_medical_gb18030.csv", columns={"prompt": "ask", "response": "answer"}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"finetune_medical_gb18030\.csv: line 2 \(byte 28\) is not valid utf-8; set `encoding:`",
+    ):
         load_source(source)
 
 
 def test_missing_csv_column_names_the_mapping_key_and_header():
-    source = _source("c", "csv", FIXTURES / "finetune_medical_gb18030.csv", encoding="gb18030", columns={"prompt": "question", "response": "answer"})
-    with pytest.raises(DataError, match=r"columns\.prompt: no column 'question'; the header has \['department', 'title', 'ask', 'answer'\]"):
+    source = _source(
+        "c",
+        "csv",
+        FIXTURES / "finetune_medical_gb18030.csv",
+        encoding="gb18030",
+        columns={"prompt": "question", "response": "answer"},
+    )
+    with pytest.raises(
+        DataError,
+        match=r"columns\.prompt: no column 'question'; the header has \['department', 'title', 'ask', 'answer'\]",
+    ):
         load_source(source)
 
 
 def _bad_alpaca(tmp_path: Path) -> Path:
-    rows = [{"instruction": "问一", "input": "", "output": "答一"}, {"instruction": "问二", "input": "", "output": ""}]
+    rows = [
+        {"instruction": "问一", "input": "", "output": "答一"},
+        {"instruction": "问二", "input": "", "output": ""},
+    ]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     return path
@@ -90,14 +114,26 @@ def test_skipped_records_are_counted_with_their_reason(tmp_path):
 
 def test_conversation_ending_on_a_user_turn_is_refused(tmp_path):
     path = tmp_path / "m.jsonl"
-    path.write_text(json.dumps({"messages": [{"role": "user", "content": "只有问题"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"record 1: messages: expected a conversation ending with an assistant turn"):
+    path.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "只有问题"}]}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        DataError, match=r"record 1: messages: expected a conversation ending with an assistant turn"
+    ):
         load_source(_source("m", "messages", path))
 
 
 def test_unknown_sharegpt_speaker_is_named_with_the_accepted_ones(tmp_path):
     path = tmp_path / "s.jsonl"
-    turns = [{"from": "human", "value": "问"}, {"from": "tool", "value": "{}"}, {"from": "gpt", "value": "答"}]
+    turns = [
+        {"from": "human", "value": "问"},
+        {"from": "tool", "value": "{}"},
+        {"from": "gpt", "value": "答"},
+    ]
     path.write_text(json.dumps({"conversations": turns}, ensure_ascii=False) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"record 1: conversations\[1\]: expected \{from: one of \['assistant', 'gpt', 'human', 'model', 'system', 'user'\], value: string\}"):
+    with pytest.raises(
+        DataError,
+        match=r"record 1: conversations\[1\]: expected \{from: one of \['assistant', 'gpt', 'human', 'model', 'system', 'user'\], value: string\}",
+    ):
         load_source(_source("s", "sharegpt", path))

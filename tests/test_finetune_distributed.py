@@ -17,7 +17,14 @@ SMOKE = str(REPO / "finetune" / "configs" / "tiny_cpu_smoke.yaml")
 
 
 def _finetune(launcher: list[str], model: Path, out: Path, *overrides: str) -> None:
-    args = [f"model.pretrained={model}", f"output_dir={out}", "adapter.dropout=0", "optim.max_steps=6", "runtime.save_every=3", *overrides]
+    args = [
+        f"model.pretrained={model}",
+        f"output_dir={out}",
+        "adapter.dropout=0",
+        "optim.max_steps=6",
+        "runtime.save_every=3",
+        *overrides,
+    ]
     command = [*launcher, "-m", "finetune", SMOKE, *(x for o in args for x in ("--set", o))]
     # ACCELERATE_USE_CPU makes accelerate set up gloo DDP rather than look for GPUs.
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
@@ -29,8 +36,12 @@ def _finetune(launcher: list[str], model: Path, out: Path, *overrides: str) -> N
 def runs(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     # The same 4 micro-batches per step: 2 processes x 1, or 1 process accumulating 2 x 2.
-    _finetune([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
-              tiny_model_dir, root / "ddp", "optim.grad_accum=1")
+    _finetune(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+        tiny_model_dir,
+        root / "ddp",
+        "optim.grad_accum=1",
+    )
     _finetune([sys.executable], tiny_model_dir, root / "single", "optim.grad_accum=2")
     return root / "ddp", root / "single"
 

@@ -18,7 +18,10 @@ from finetune.formatting import (
     tokenize_dataset,
 )
 
-QA = [{"role": "user", "content": "胃痛怎么办？"}, {"role": "assistant", "content": "清淡饮食，持续不缓解请就医。"}]
+QA = [
+    {"role": "user", "content": "胃痛怎么办？"},
+    {"role": "assistant", "content": "清淡饮食，持续不缓解请就医。"},
+]
 
 
 @pytest.fixture

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from finetune.config import load_config
-from finetune.mixture import SourceTooSmallError, build_mixture, mixture_manifest, plan_mixture, split_by_weight
+from finetune.mixture import (
+    SourceTooSmallError,
+    build_mixture,
+    mixture_manifest,
+    plan_mixture,
+    split_by_weight,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "finetune" / "configs" / "tiny_cpu_smoke.yaml"
@@ -71,7 +77,9 @@ def test_held_out_rows_are_never_trained_on():
 
 
 def test_adding_a_source_leaves_the_others_draws_unchanged():
-    config = _config("data.general_fraction=0.0", "data.n=4", "data.sources.2.weight=1", "data.sources.3.weight=1")
+    config = _config(
+        "data.general_fraction=0.0", "data.n=4", "data.sources.2.weight=1", "data.sources.3.weight=1"
+    )
     before = build_mixture(config.data, config.seed)
     # Dropping the alpaca source (general, not drawn at gf=0) must not move the medical draw.
     config.data.sources = config.data.sources[1:]
@@ -81,7 +89,10 @@ def test_adding_a_source_leaves_the_others_draws_unchanged():
 
 def test_too_small_source_raises_the_documented_error():
     config = _config("data.general_fraction=1.0", "data.n=24")
-    with pytest.raises(SourceTooSmallError, match=r"source 'sharegpt_fixture' \(role general\) has 6 usable examples but the mixture needs 8 .*allow_oversample: true"):
+    with pytest.raises(
+        SourceTooSmallError,
+        match=r"source 'sharegpt_fixture' \(role general\) has 6 usable examples but the mixture needs 8 .*allow_oversample: true",
+    ):
         build_mixture(config.data, config.seed)
 
 
@@ -90,7 +101,12 @@ def test_oversampling_repeats_rows_and_is_recorded():
     mixture = build_mixture(config.data, config.seed)
     manifest = mixture_manifest(mixture, config)
     sharegpt = next(s for s in manifest["sources"] if s["name"] == "sharegpt_fixture")
-    assert (sharegpt["train"], sharegpt["available"], sharegpt["passes"], sharegpt["oversampled"]) == (8, 6, 2, True)
+    assert (sharegpt["train"], sharegpt["available"], sharegpt["passes"], sharegpt["oversampled"]) == (
+        8,
+        6,
+        2,
+        True,
+    )
     assert manifest["oversampled_sources"] == ["sharegpt_fixture"]
     # Every row once before any row twice.
     counts = Counter(i for i in mixture.train["id"] if i.startswith("sharegpt_fixture:"))

@@ -11,8 +11,15 @@ from finetune.recipe import batch_loss
 
 CONVERSATIONS = [
     [{"role": "user", "content": "一年有几个季节？"}, {"role": "assistant", "content": "四个季节。"}],
-    [{"role": "user", "content": "胃痛怎么办"}, {"role": "assistant", "content": "清淡饮食，持续不缓解请就医检查。"}],
-    [{"role": "system", "content": "你是医生。"}, {"role": "user", "content": "发烧了"}, {"role": "assistant", "content": "多喝水，观察体温。"}],
+    [
+        {"role": "user", "content": "胃痛怎么办"},
+        {"role": "assistant", "content": "清淡饮食，持续不缓解请就医检查。"},
+    ],
+    [
+        {"role": "system", "content": "你是医生。"},
+        {"role": "user", "content": "发烧了"},
+        {"role": "assistant", "content": "多喝水，观察体温。"},
+    ],
 ]
 
 

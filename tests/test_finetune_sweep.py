@@ -36,7 +36,9 @@ def test_run_names_read_ratio_and_volume():
 def test_ratio_sweep_finishes_every_grid_point(swept):
     out, index = swept
     assert [(r["name"], r["status"]) for r in index["runs"]] == [
-        ("gf0.00_n16", "finished"), ("gf0.50_n16", "finished"), ("gf1.00_n16", "finished"),
+        ("gf0.00_n16", "finished"),
+        ("gf0.50_n16", "finished"),
+        ("gf1.00_n16", "finished"),
     ]
     assert json.loads((out / INDEX_NAME).read_text(encoding="utf-8")) == index
 
@@ -112,7 +114,9 @@ def test_a_shard_runs_only_its_contiguous_block_of_the_grid(tiny_model_dir, tmp_
     index = run_sweep(SWEEP, shard=(1, 2), overrides=overrides, output_dir=str(tmp_path))
     # Block 1 of 2 over three grid points is points 1 and 2, as for `medlc run` (medlc_core.shard).
     assert [(r["name"], r["status"]) for r in index["runs"]] == [
-        ("gf0.00_n16", "pending"), ("gf0.50_n16", "finished"), ("gf1.00_n16", "finished"),
+        ("gf0.00_n16", "pending"),
+        ("gf0.50_n16", "finished"),
+        ("gf1.00_n16", "finished"),
     ]
 
 

@@ -32,7 +32,9 @@ def smoke(tiny_model_dir, tmp_path):
     """The shipped tiny smoke config on the session's tiny model, writing under tmp_path."""
 
     def make(*overrides: str, run: str = "run"):
-        return load_config(SMOKE, [f"model.pretrained={tiny_model_dir}", f"output_dir={tmp_path / run}", *overrides])
+        return load_config(
+            SMOKE, [f"model.pretrained={tiny_model_dir}", f"output_dir={tmp_path / run}", *overrides]
+        )
 
     return make
 
@@ -62,7 +64,12 @@ class Killed(Exception):
 
 def test_resume_after_a_kill_replays_the_same_data_and_reaches_the_same_loss(smoke):
     # LoRA dropout on, so matching losses also need the RNG state restored.
-    settings = ("optim.max_steps=8", "runtime.save_every=3", "runtime.keep_checkpoints=3", "adapter.dropout=0.1")
+    settings = (
+        "optim.max_steps=8",
+        "runtime.save_every=3",
+        "runtime.keep_checkpoints=3",
+        "adapter.dropout=0.1",
+    )
     whole = smoke(*settings, run="whole")
     train(whole)
 
@@ -121,7 +128,9 @@ def test_merged_model_matches_base_plus_adapter(smoke, tiny_model_dir):
     ids = torch.tensor([[5, 6, 7, 8, 9]])
     with torch.no_grad():
         merged = AutoModelForCausalLM.from_pretrained(result.merged_dir)(ids).logits
-        adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), result.adapter_dir)(ids).logits
+        adapted = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(tiny_model_dir), result.adapter_dir
+        )(ids).logits
     assert torch.allclose(merged, adapted, atol=1e-5)
     assert (Path(result.merged_dir) / MANIFEST_NAME).is_file()
 

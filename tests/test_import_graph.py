@@ -54,7 +54,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -82,8 +82,11 @@ def test_top_level_packages_import_without_a_cycle():
 
 def test_backend_modules_import_without_a_cycle():
     # The package's __init__ re-exports its modules; the modules must not lean on each other in a ring.
-    backend = {m: {i for i in imports if i.startswith("medlc.backend.")}
-               for m, imports in graph().items() if m.startswith("medlc.backend.")}
+    backend = {
+        m: {i for i in imports if i.startswith("medlc.backend.")}
+        for m, imports in graph().items()
+        if m.startswith("medlc.backend.")
+    }
     assert find_cycle(backend) is None
 
 
@@ -93,12 +96,16 @@ def test_ground_modules_import_nothing_else_of_ours():
 
 
 def test_reports_read_results_without_the_runner():
-    leaning = {m for m, i in graph().items()
-               if m.startswith("reports") and any(x.startswith("medlc.") for x in i)}
+    leaning = {
+        m for m, i in graph().items() if m.startswith("reports") and any(x.startswith("medlc.") for x in i)
+    }
     assert leaning == set()
 
 
 def test_backend_knows_nothing_of_the_exam():
-    knowing = {m for m, i in graph().items()
-               if m.startswith("medlc.backend") and any(x.startswith("medlc_tasks") for x in i)}
+    knowing = {
+        m
+        for m, i in graph().items()
+        if m.startswith("medlc.backend") and any(x.startswith("medlc_tasks") for x in i)
+    }
     assert knowing == set()

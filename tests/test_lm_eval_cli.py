@@ -76,8 +76,19 @@ def test_medlc_report_reads_lm_eval_output(lm_eval_run):
 
 def test_missing_exam_dir_is_one_line_and_exit_code_2(tiny_model_dir, tmp_path, capsys):
     missing = json.dumps({"exam_dir": str(tmp_path / "nope")})
-    code = main(["lm-eval", "--model", "medlc-hf", "--model_args", f"pretrained={tiny_model_dir}",
-                 "--tasks", "medlc_closedbook", "--metadata", missing])
+    code = main(
+        [
+            "lm-eval",
+            "--model",
+            "medlc-hf",
+            "--model_args",
+            f"pretrained={tiny_model_dir}",
+            "--tasks",
+            "medlc_closedbook",
+            "--metadata",
+            missing,
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("medlc lm-eval: ") and "is not a built exam" in err[-1]

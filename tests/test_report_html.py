@@ -15,8 +15,15 @@ from reports.report import make_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_results"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def chromium() -> str:
@@ -25,13 +32,18 @@ def chromium() -> str:
         return found
     if os.environ.get("CI"):
         pytest.fail("chromium is not installed; .ci/run installs Debian's `chromium` for this test")
-    pytest.skip("chromium is not installed here (apt-get install chromium); under CI=1 this test fails instead")
+    pytest.skip(
+        "chromium is not installed here (apt-get install chromium); under CI=1 this test fails instead"
+    )
 
 
 def browse(page: Path, profile: Path, *extra: str, fragment: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
         [chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri() + fragment],
-        capture_output=True, text=True, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     )
 
 

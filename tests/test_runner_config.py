@@ -34,8 +34,10 @@ def test_defaults_fill_unwritten_settings():
 
 
 def test_unknown_kind_names_file_key_and_choices():
-    expected = (r"cfg\.yaml: roster\[0\]\.kind: "
-                r"expected one of \['general', 'medical', 'mixture'\], got 'base'")
+    expected = (
+        r"cfg\.yaml: roster\[0\]\.kind: "
+        r"expected one of \['general', 'medical', 'mixture'\], got 'base'"
+    )
     with pytest.raises(ConfigError, match=expected):
         parse(MINIMAL.replace("kind: general", "kind: base"))
 
@@ -69,8 +71,12 @@ def test_checkpoint_glob_must_be_kind_mixture():
 
 def test_pretrained_inside_model_args_is_refused():
     with pytest.raises(ConfigError, match=r"roster\[0\]\.model_args\.pretrained"):
-        parse(MINIMAL.replace("    pretrained: /models/tiny\n",
-                              "    pretrained: /models/tiny\n    model_args: {pretrained: x}\n"))
+        parse(
+            MINIMAL.replace(
+                "    pretrained: /models/tiny\n",
+                "    pretrained: /models/tiny\n    model_args: {pretrained: x}\n",
+            )
+        )
 
 
 def test_duplicate_display_names_are_refused():

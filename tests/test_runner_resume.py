@@ -23,7 +23,9 @@ TASKS = ["medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_cloze_2k"]
 
 
 def write_config(path: Path, models: dict[str, Path], tasks: list[str] = TASKS) -> Path:
-    roster = "".join(f"  - name: {name}\n    kind: general\n    pretrained: {d}\n" for name, d in models.items())
+    roster = "".join(
+        f"  - name: {name}\n    kind: general\n    pretrained: {d}\n" for name, d in models.items()
+    )
     path.write_text(
         f"name: runner-test\nsettings:\n  device: cpu\n  exam_dir: {EXAM}\n  bootstrap_iters: 0\n"
         f"roster:\n{roster}tasks: {json.dumps(tasks)}\n",
@@ -38,7 +40,9 @@ def scored_files(root: Path) -> dict[str, bytes]:
     for pair in ResultStore(root).done_pairs():
         rel = pair.relative_to(root).as_posix()
         out[rel + "/samples.jsonl"] = (pair / "samples.jsonl").read_bytes()
-        out[rel + "/metrics"] = json.dumps(json.loads((pair / "results.json").read_text())["results"], sort_keys=True).encode()
+        out[rel + "/metrics"] = json.dumps(
+            json.loads((pair / "results.json").read_text())["results"], sort_keys=True
+        ).encode()
     return out
 
 
@@ -68,7 +72,12 @@ def test_first_run_scores_every_model_task_pair(full_run):
 def test_pair_folder_holds_results_samples_record_and_done(full_run):
     root, _ = full_run
     pair = ResultStore(root).done_pairs()[0]
-    assert sorted(p.name for p in pair.iterdir()) == [DONE_FILE, "record.json", "results.json", "samples.jsonl"]
+    assert sorted(p.name for p in pair.iterdir()) == [
+        DONE_FILE,
+        "record.json",
+        "results.json",
+        "samples.jsonl",
+    ]
     record = json.loads((pair / "record.json").read_text())
     assert record["seed"] == 1234 and "tasks:" in record["config_text"]
     assert {"medlc", "lm_eval", "transformers"} <= set(record["versions"])
@@ -120,7 +129,9 @@ def test_process_killed_mid_run_resumes_to_identical_results(config, full_run, t
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "medlc", "run", str(config.path), "--output_path", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         # Kill it hard as soon as one pair is on disk, wherever it is in the next one.

@@ -24,11 +24,18 @@ def make_adapter(base: Path, out: Path, general_fraction: float, n: int, seed: i
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base),
+        LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     adapter = out / "adapter"
     model.save_pretrained(adapter)
-    manifest = {"general_fraction": general_fraction, "n": n, "seed": seed, "counts": {"general": round(n * general_fraction)}}
+    manifest = {
+        "general_fraction": general_fraction,
+        "n": n,
+        "seed": seed,
+        "counts": {"general": round(n * general_fraction)},
+    }
     (adapter / "mixture_manifest.json").write_text(json.dumps(manifest))
     return adapter
 
@@ -43,14 +50,19 @@ def sweep(tiny_model_dir, tmp_path_factory):
 
 
 def sweep_config(root: Path, extra: str = "") -> str:
-    return (f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
-            f"roster:\n  - name: 'mix-{{parent}}'\n    kind: mixture\n    checkpoints: {root}/*/adapter\n{extra}"
-            "tasks: [medlc_closedbook]\n")
+    return (
+        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
+        f"roster:\n  - name: 'mix-{{parent}}'\n    kind: mixture\n    checkpoints: {root}/*/adapter\n{extra}"
+        "tasks: [medlc_closedbook]\n"
+    )
 
 
 def test_checkpoint_glob_expands_to_one_model_per_manifest(sweep):
     models = resolve_roster(parse_config(Path("c.yaml"), sweep_config(sweep)))
-    assert [(m.name, m.general_fraction, m.n) for m in models] == [("mix-gf0.25_n100", 0.25, 100), ("mix-gf0.75_n100", 0.75, 100)]
+    assert [(m.name, m.general_fraction, m.n) for m in models] == [
+        ("mix-gf0.25_n100", 0.25, 100),
+        ("mix-gf0.75_n100", 0.75, 100),
+    ]
 
 
 def test_adapter_base_model_comes_from_its_adapter_config(sweep, tiny_model_dir):
@@ -87,13 +99,17 @@ def test_manifest_disagreeing_with_the_config_is_an_error(sweep):
 
 
 def test_glob_matching_no_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"roster\[0\]\.checkpoints: expected folders holding mixture_manifest\.json"):
+    with pytest.raises(
+        ConfigError, match=r"roster\[0\]\.checkpoints: expected folders holding mixture_manifest\.json"
+    ):
         resolve_roster(parse_config(Path("c.yaml"), sweep_config(tmp_path)))
 
 
 def test_same_model_listed_twice_is_refused(tiny_model_dir):
-    text = (f"roster:\n  - {{name: a, kind: general, pretrained: {tiny_model_dir}}}\n"
-            f"  - {{name: b, kind: general, pretrained: {tiny_model_dir}}}\ntasks: [t]\n")
+    text = (
+        f"roster:\n  - {{name: a, kind: general, pretrained: {tiny_model_dir}}}\n"
+        f"  - {{name: b, kind: general, pretrained: {tiny_model_dir}}}\ntasks: [t]\n"
+    )
     with pytest.raises(ConfigError, match="same model scored the same way"):
         resolve_roster(parse_config(Path("c.yaml"), text))
 
@@ -105,7 +121,9 @@ def test_scored_checkpoints_reach_the_leaderboard_with_ratio_and_volume(sweep, t
     run(config, tmp_path / "results")
     rows = leaderboard.build(collect(tmp_path / "results"), iters=50).variants["letter"]
     assert [(r.model, r.kind, r.general_fraction, r.n) for r in rows] == [
-        ("mix-gf0.25_n100", "mixture", 0.25, 100), ("mix-gf0.75_n100", "mixture", 0.75, 100)]
+        ("mix-gf0.25_n100", "mixture", 0.25, 100),
+        ("mix-gf0.75_n100", "mixture", 0.75, 100),
+    ]
 
 
 def test_adapter_folder_as_pretrained_is_fingerprinted_with_its_base(sweep, tiny_model_dir):

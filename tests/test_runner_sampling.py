@@ -42,7 +42,9 @@ def test_every_model_is_scored_on_the_same_spread_items(tiny_model_dir, tiny_qwe
         encoding="utf-8",
     )
     run(load_config(cfg), tmp_path / "results")
-    scored = [[row["doc"]["id"] for row in read_samples(p)] for p in ResultStore(tmp_path / "results").done_pairs()]
+    scored = [
+        [row["doc"]["id"] for row in read_samples(p)] for p in ResultStore(tmp_path / "results").done_pairs()
+    ]
     assert scored == [["r01", "r03", "r05"], ["r01", "r03", "r05"]]
     record = json.loads((ResultStore(tmp_path / "results").done_pairs()[0] / "record.json").read_text())
     assert record["settings"]["sample_items"] == 3

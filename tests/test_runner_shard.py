@@ -11,8 +11,8 @@ import pytest
 
 from medlc.runner.config import ConfigError, load_config
 from medlc.runner.run import plan_run, run
-from medlc_core.store import ResultStore
 from medlc_core.shard import parse_shard, select_shard
+from medlc_core.store import ResultStore
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 
@@ -65,7 +65,11 @@ def test_shards_run_apart_merge_by_copying_folders(config, tmp_path):
         shutil.copytree(tmp_path / f"shard{i}", merged, dirs_exist_ok=True)
     pairs = ResultStore(merged).done_pairs()
     assert len(pairs) == 4
-    assert sorted(p.relative_to(merged).parts[1] for p in pairs) == ["medlc_closedbook", "medlc_closedbook",
-                                                                     "medlc_openbook_1k", "medlc_openbook_1k"]
+    assert sorted(p.relative_to(merged).parts[1] for p in pairs) == [
+        "medlc_closedbook",
+        "medlc_closedbook",
+        "medlc_openbook_1k",
+        "medlc_openbook_1k",
+    ]
     shards = {json.loads((p / "record.json").read_text())["shard"] for p in pairs}
     assert shards == {"0/3", "1/3", "2/3"}

@@ -11,9 +11,20 @@ from medlc_core.atomic import atomic_write
 from medlc_core.store import DONE_FILE, PairKey, ResultStore, read_samples, samples_to_jsonl
 
 KEY = PairKey("0123456789abcdef", "medlc_closedbook", "1.0", "feedfacecafebeef")
-SAMPLE = {"doc_id": 0, "doc": {"id": "q1"}, "target": 1, "arguments": [("ctx", " A")], "resps": [[(-1.0, False)]],
-          "filtered_resps": [(-1.0, False)], "filter": "none", "metrics": ["acc"], "acc": 1.0,
-          "doc_hash": "d", "prompt_hash": "p", "target_hash": "t"}
+SAMPLE = {
+    "doc_id": 0,
+    "doc": {"id": "q1"},
+    "target": 1,
+    "arguments": [("ctx", " A")],
+    "resps": [[(-1.0, False)]],
+    "filtered_resps": [(-1.0, False)],
+    "filter": "none",
+    "metrics": ["acc"],
+    "acc": 1.0,
+    "doc_hash": "d",
+    "prompt_hash": "p",
+    "target_hash": "t",
+}
 
 
 def test_written_pair_is_done_and_readable(tmp_path):

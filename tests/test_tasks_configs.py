@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import yaml
-from tasks_support import FIXTURE_EXAM, FIXTURE_SCRIPT, REPO, TASKS_DIR, tasks_make_exam
 
 from medlc_tasks import _generate_configs
 from medlc_tasks.prompts import GEN_MAX_TOKENS
+
+from tasks_support import FIXTURE_EXAM, FIXTURE_SCRIPT, REPO, TASKS_DIR, tasks_make_exam
 
 GENERATED = _generate_configs.render_all()
 GROUPS = [f.open_prefix for f in _generate_configs.FAMILIES]

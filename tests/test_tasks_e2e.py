@@ -9,10 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from tasks_support import FIXTURE_EXAM, REPO, evaluate, metric, reported_keys
 
 from medlc_core.provenance import sha256_file
 from medlc_tasks.metrics import COUNT_KEYS, metric_keys
+
+from tasks_support import FIXTURE_EXAM, REPO, evaluate, metric, reported_keys
 
 LIMIT = 6
 TASK_VARIANTS = {

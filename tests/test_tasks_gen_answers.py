@@ -6,11 +6,12 @@ scoring function (`metrics.score_gen`, which sees the raw response)."""
 from __future__ import annotations
 
 import pytest
-from tasks_support import FIXTURE_EXAM, ScriptedLM, evaluate, metric
 
 from medlc_tasks.loading import build_docs
 from medlc_tasks.metrics import answer_letters, echoes_options, score_gen
 from medlc_tasks.prompts import options_block
+
+from tasks_support import FIXTURE_EXAM, ScriptedLM, evaluate, metric
 
 # t01: single answer B of five options; t06: multi-answer ACD of five; t05: B of four.
 DOCS = {doc["id"]: doc for doc in build_docs(FIXTURE_EXAM, "1k", "gen", window=None)[0]}
@@ -71,7 +72,9 @@ def test_an_echo_whose_first_listed_option_is_the_key_is_still_wrong():
 @pytest.mark.parametrize("style", ["（{}）{}", "{}、{}", "{}: {}"])
 def test_an_echo_in_other_list_punctuation_is_an_echo(style):
     doc = DOCS["t01"]
-    echo = "\n".join(style.format(letter, text) for letter, text in zip(doc["choices"], doc["options"]))
+    echo = "\n".join(
+        style.format(letter, text) for letter, text in zip(doc["choices"], doc["options"], strict=True)
+    )
     assert echoes_options(echo, doc)
 
 

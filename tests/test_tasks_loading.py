@@ -7,12 +7,13 @@ import logging
 import shutil
 
 import pytest
-from tasks_support import FIXTURE_EXAM
 
 from medlc_tasks.exam.schema import CLOSEDBOOK_FILE, MANIFEST_FILE, bucket_file
 from medlc_tasks.exam.store import ExamDirError
 from medlc_tasks.loading import build_docs, model_window
 from medlc_tasks.utils import load_exam
+
+from tasks_support import FIXTURE_EXAM
 
 
 @pytest.fixture()
@@ -135,5 +136,8 @@ def test_lm_evals_metadata_hint_is_said_once_not_once_per_medlc_task():
         return quiet.filter(record)
 
     assert [said(task) for task in ("medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_2k")] == [
-        True, False, False]
+        True,
+        False,
+        False,
+    ]
     assert said("ruler_4k")  # another task family's hint is lm-eval's business

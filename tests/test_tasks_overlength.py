@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
-from tasks_support import FIXTURE_EXAM, ITEMS, ScriptedLM, evaluate, metric
 
 from medlc_tasks.exam.fit import keep_passages, prompt_budget
 from medlc_tasks.exam.store import read_records
 from medlc_tasks.loading import DEFAULT_MARGIN_TOKENS
 from medlc_tasks.prompts import GEN_MAX_TOKENS, render_prompt
+
+from tasks_support import FIXTURE_EXAM, ITEMS, ScriptedLM, evaluate, metric
 
 TASKS = ["medlc_openbook_32k", "medlc_openbook_cloze_32k", "medlc_openbook_gen_32k"]
 VARIANTS = ("letter", "cloze", "gen")

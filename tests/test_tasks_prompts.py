@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from tasks_support import FIXTURE_EXAM
 
 from medlc_tasks.exam.fit import withhold_book
 from medlc_tasks.exam.store import read_records
 from medlc_tasks.prompts import VARIANTS, continuations, options_block, render_prompt, shared_prefix
+
+from tasks_support import FIXTURE_EXAM
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tasks_support import ITEMS, ScriptedLM, evaluate, metric, reported_keys
 
 from medlc_tasks.metrics import BROKEN_DOWN, COUNT_KEYS, DEPTH_SUFFIXES, HEADLINES, KIND_SUFFIXES
+
+from tasks_support import ITEMS, ScriptedLM, evaluate, metric, reported_keys
 
 LETTER = ["medlc_openbook_1k", "medlc_openbook_32k", "medlc_closedbook"]
 CLOZE = ["medlc_openbook_cloze_1k", "medlc_closedbook_cloze"]

@@ -105,9 +105,7 @@ def run_in_batches(
             # Freed only here: inside `except` the traceback still holds the batch's tensors.
             free_memory()
             limit.shrink(count)
-            logger.warning(
-                "out of memory on a batch of %d; retrying with at most %d", count, limit.rows
-            )
+            logger.warning("out of memory on a batch of %d; retrying with at most %d", count, limit.rows)
             continue
         if len(out) != len(batch):
             raise AssertionError(f"batch runner returned {len(out)} results for {len(batch)} items")

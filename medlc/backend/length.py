@@ -110,8 +110,9 @@ def _load_fitter(reference: str) -> Fitter:
     try:
         fitter = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"{FITTER_FIELD}={reference!r}: expected an importable 'module:function' ({err})") \
-            from err
+        raise ValueError(
+            f"{FITTER_FIELD}={reference!r}: expected an importable 'module:function' ({err})"
+        ) from err
     if not callable(fitter):
         raise ValueError(f"{FITTER_FIELD}={reference!r} is not callable")
     return fitter

@@ -244,7 +244,11 @@ class MedlcLM(HFLM):
         """What this backend did since the last reset: over-length outcomes per task,
         forward passes, batch back-offs. lm-eval writes it into the results JSON as
         `config.medlc_report` (see `get_model_info`)."""
-        limits = {"contexts": self.context_limit, "continuations": self.row_limit, "generation": self.generation_limit}
+        limits = {
+            "contexts": self.context_limit,
+            "continuations": self.row_limit,
+            "generation": self.generation_limit,
+        }
         resolved = str(self.pretrained) if isinstance(self.pretrained, str) else None
         return {
             "backend": "medlc-hf",
@@ -286,7 +290,7 @@ class MedlcLM(HFLM):
         report = self.medlc_report()
         return info | {"medlc_backend": "medlc-hf", "requested": self.requested, "medlc_report": report}
 
-    def _progress(self, what: str, disable: bool) -> "_Bar":
+    def _progress(self, what: str, disable: bool) -> _Bar:
         return _Bar(what, disable or self.rank != 0)
 
 
@@ -300,7 +304,7 @@ class _Bar:
 
     def __enter__(self) -> Callable[[int], Callable[[int], None]]:
         if self.progress is None:
-            return lambda total: (lambda n: None)
+            return lambda total: lambda n: None
         self.progress.start()
 
         def advance(total: int) -> Callable[[int], None]:

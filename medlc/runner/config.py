@@ -29,7 +29,13 @@ from medlc_core.config import (
 from medlc_core.provenance import sha256_text
 
 __all__ = [
-    "ConfigError", "HarnessConfig", "ModelSpec", "Settings", "load_config", "packaged_config", "parse_config",
+    "ConfigError",
+    "HarnessConfig",
+    "ModelSpec",
+    "Settings",
+    "load_config",
+    "packaged_config",
+    "parse_config",
 ]
 
 Kind = Literal["general", "medical", "mixture"]
@@ -67,8 +73,9 @@ class Settings:
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
     # lm-eval's limit: the first N items of each task.
-    limit: int | float | None = field(default=None,
-                                      metadata=expect("a positive count or a fraction in (0, 1]"))
+    limit: int | float | None = field(
+        default=None, metadata=expect("a positive count or a fraction in (0, 1]")
+    )
     # N items spread evenly over each task (item i*n//N), the same items for every model;
     # unlike `limit`, a subset that spans departments and depths of an ordered exam.
     sample_items: int | None = None
@@ -106,15 +113,27 @@ def _check_settings(path: Path, s: Settings) -> None:
         check(ok, path, f"settings.{key}", expected, got)
 
     batch = s.batch_size
-    rule(batch >= 1 if isinstance(batch, int) else batch.startswith("auto"), "batch_size",
-         "a positive integer or 'auto' / 'auto:N'", batch)
+    rule(
+        batch >= 1 if isinstance(batch, int) else batch.startswith("auto"),
+        "batch_size",
+        "a positive integer or 'auto' / 'auto:N'",
+        batch,
+    )
     if s.limit is not None:
-        rule(s.limit > 0 and (isinstance(s.limit, int) or s.limit <= 1), "limit",
-             "a positive count or a fraction in (0, 1]", s.limit)
+        rule(
+            s.limit > 0 and (isinstance(s.limit, int) or s.limit <= 1),
+            "limit",
+            "a positive count or a fraction in (0, 1]",
+            s.limit,
+        )
     if s.sample_items is not None:
         rule(s.sample_items >= 1, "sample_items", "a positive count", s.sample_items)
-        rule(s.limit is None, "sample_items",
-             "either `limit` (first N items) or `sample_items` (N spread items), not both", s.limit)
+        rule(
+            s.limit is None,
+            "sample_items",
+            "either `limit` (first N items) or `sample_items` (N spread items), not both",
+            s.limit,
+        )
     if s.num_fewshot is not None:
         rule(s.num_fewshot >= 0, "num_fewshot", "a count >= 0", s.num_fewshot)
     rule(s.bootstrap_iters >= 0, "bootstrap_iters", "a count >= 0", s.bootstrap_iters)
@@ -127,19 +146,31 @@ def _check_model(path: Path, m: ModelSpec) -> None:
         check(ok, path, f"{m.key}.{key}", expected, got)
 
     rule(bool(m.name.strip()), "name", "a display name", m.name)
-    rule(m.pretrained is not None or m.checkpoints is not None, "pretrained",
-         "a model (hub id, folder, bundled name) or a `checkpoints` glob", m.pretrained)
+    rule(
+        m.pretrained is not None or m.checkpoints is not None,
+        "pretrained",
+        "a model (hub id, folder, bundled name) or a `checkpoints` glob",
+        m.pretrained,
+    )
     if m.checkpoints is not None:
         rule(m.kind == "mixture", "kind", "'mixture' for a `checkpoints` glob", m.kind)
-        rule(m.peft is None, "peft", "no `peft` beside `checkpoints`: each checkpoint folder is its adapter",
-             m.peft)
+        rule(
+            m.peft is None,
+            "peft",
+            "no `peft` beside `checkpoints`: each checkpoint folder is its adapter",
+            m.peft,
+        )
     if m.general_fraction is not None:
         rule(0 <= m.general_fraction <= 1, "general_fraction", "a fraction in [0, 1]", m.general_fraction)
     if m.n is not None:
         rule(m.n >= 0, "n", "a count >= 0", m.n)
     for reserved in RESERVED_MODEL_ARGS:
-        rule(reserved not in m.model_args, f"model_args.{reserved}",
-             f"`{reserved}` as its own roster key, not in model_args", m.model_args.get(reserved))
+        rule(
+            reserved not in m.model_args,
+            f"model_args.{reserved}",
+            f"`{reserved}` as its own roster key, not in model_args",
+            m.model_args.get(reserved),
+        )
 
 
 def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> HarnessConfig:
@@ -154,8 +185,9 @@ def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> Harn
         _check_model(path, model)
     names = [m.name for m in roster]
     for i, name in enumerate(names):
-        check(name not in names[:i], path, f"roster[{i}].name",
-              f"a unique display name; {name!r} is used twice")
+        check(
+            name not in names[:i], path, f"roster[{i}].name", f"a unique display name; {name!r} is used twice"
+        )
     check(bool(config.tasks), path, "tasks", "a non-empty list of lm-eval task or group names", [])
     for i, task in enumerate(config.tasks):
         check(bool(task.strip()), path, f"tasks[{i}]", "a non-empty string", task)

@@ -148,9 +148,11 @@ def exam_data_hash(exam_dir: Path) -> str:
 def dataset_hash(task_config: dict[str, Any]) -> str:
     """For a stock lm-eval task: its dataset's address (a hub dataset has no local hash)."""
     keys = ("dataset_path", "dataset_name", "dataset_kwargs", "test_split", "validation_split")
-    return "ds-" + sha256_text(json.dumps({k: task_config.get(k) for k in keys}, sort_keys=True, default=str))[:13]
+    return (
+        "ds-"
+        + sha256_text(json.dumps({k: task_config.get(k) for k in keys}, sort_keys=True, default=str))[:13]
+    )
 
 
 def uses_exam(task_name: str) -> bool:
     return task_name.startswith("medlc_")
-

@@ -18,7 +18,7 @@ class LogCapture:
         self.path = path
         self.warnings = 0
 
-    def __enter__(self) -> "LogCapture":
+    def __enter__(self) -> LogCapture:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stream = open(self.path, "a", encoding="utf-8")
         capture = self

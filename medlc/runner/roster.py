@@ -190,8 +190,16 @@ def _expand_checkpoints(spec: ModelSpec, config: HarnessConfig) -> list[ModelSpe
         fields = {"dir": path.name, "parent": path.parent.name}
         name = spec.name.format(**fields) if "{" in spec.name else f"{spec.name}/{path.name}"
         expanded.append(
-            ModelSpec(**{**spec.__dict__, "name": name, "pretrained": pretrained, "peft": peft,
-                         "checkpoints": None, "key": f"{spec.key} ({path})"})
+            ModelSpec(
+                **{
+                    **spec.__dict__,
+                    "name": name,
+                    "pretrained": pretrained,
+                    "peft": peft,
+                    "checkpoints": None,
+                    "key": f"{spec.key} ({path})",
+                }
+            )
         )
     return expanded
 

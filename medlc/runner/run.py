@@ -14,10 +14,11 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -31,12 +32,12 @@ from rich.progress import (
 )
 
 from medlc import scoring
-from medlc_core.provenance import versions
-from medlc_core.shard import select_shard
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
+from medlc_core.provenance import versions
+from medlc_core.shard import select_shard
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
 
 
@@ -70,8 +71,6 @@ class RunSummary:
     skipped: list[PairKey] = field(default_factory=list)
     wall_seconds: float = 0.0
     warnings: int = 0  # warnings in the run log
-
-
 
 
 def resolve_exam(config: HarnessConfig) -> Path:
@@ -108,7 +107,9 @@ def _expand(index: dict[str, Any], name: str, where: str) -> list[str]:
     leaves = []
     for child in (entry.cfg or {}).get("task") or []:
         if not isinstance(child, str) or child not in index:
-            raise ConfigError(f"{where}: group {name!r} has an inline member {child!r}; list its tasks by name")
+            raise ConfigError(
+                f"{where}: group {name!r} has an inline member {child!r}; list its tasks by name"
+            )
         leaves.extend(_expand(index, child, where))
     return leaves
 
@@ -135,12 +136,20 @@ def plan_run(config: HarnessConfig) -> Plan:
     tasks: list[str] = []
     for i, name in enumerate(config.tasks):
         if name not in index:
-            raise ConfigError(f"{config.path}: tasks[{i}]: {name!r} is not a known lm-eval task, group or tag")
+            raise ConfigError(
+                f"{config.path}: tasks[{i}]: {name!r} is not a known lm-eval task, group or tag"
+            )
         tasks += [t for t in _expand(index, name, f"{config.path}: tasks[{i}]") if t not in tasks]
     facts = {name: _task_facts(index, name, exam_hash) for name in tasks}
     models = resolve_roster(config)
-    pairs = [Pair(model, task, PairKey(model.fingerprint, task, *facts[task])) for model in models for task in tasks]
-    return Plan(config, models, tasks, {t: v for t, (v, _) in facts.items()}, exam_dir, exam_hash, pairs, with_stock)
+    pairs = [
+        Pair(model, task, PairKey(model.fingerprint, task, *facts[task]))
+        for model in models
+        for task in tasks
+    ]
+    return Plan(
+        config, models, tasks, {t: v for t, (v, _) in facts.items()}, exam_dir, exam_hash, pairs, with_stock
+    )
 
 
 def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> None:
@@ -148,9 +157,13 @@ def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> N
 
     for model in models:
         if "gpu" in model.requires and not torch.cuda.is_available():
-            raise ConfigError(f"{config.path}: {model.name!r} is marked `requires: [gpu]` and no CUDA device is visible")
+            raise ConfigError(
+                f"{config.path}: {model.name!r} is marked `requires: [gpu]` and no CUDA device is visible"
+            )
         if "hub" in model.requires and os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise ConfigError(f"{config.path}: {model.name!r} needs the Hugging Face hub and HF_HUB_OFFLINE=1")
+            raise ConfigError(
+                f"{config.path}: {model.name!r} needs the Hugging Face hub and HF_HUB_OFFLINE=1"
+            )
 
 
 def spread_samples(task: str, n_docs: int, wanted: int | None) -> dict[str, list[int]] | None:

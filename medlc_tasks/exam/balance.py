@@ -143,7 +143,8 @@ class BucketFigures:
         if self.count_accuracy > limits.max_count_accuracy:
             found["count_shortcut"] = (
                 f"the count rule (pick the most-named option) scores {self.count_accuracy:.3f} "
-                f"on {self.single_answer_items} single-answer items; the limit is {limits.max_count_accuracy:.2f}"
+                f"on {self.single_answer_items} single-answer items; the limit is "
+                f"{limits.max_count_accuracy:.2f}"
             )
         if self.key_only_share > limits.max_key_only_share:
             found["key_only_named"] = (

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from medlc_core.errors import UserError
 from medlc_tasks.exam.balance import NamingBalance, ShortcutLimits, unnamed_options
 from medlc_tasks.exam.book import (
@@ -246,7 +245,8 @@ def _plan(
         bucket = max(short, key=required.__getitem__)
         ranked = material.candidates
         message = (
-            f"its books can reach only {material.capacity} characters (the gold, {len(material.decoys)} decoys "
+            f"its books can reach only {material.capacity} characters (the gold, "
+            f"{len(material.decoys)} decoys "
             f"and {ranked.eligible_chars} of usable distractors; {ranked.conflicting} passages back another "
             f"option, {ranked.near_duplicates} copy the gold, {ranked.siblings} are siblings'); bucket "
             f"{bucket} needs {needed_chars(required[bucket], tolerance)}: add --reference FILE with more text"

@@ -274,7 +274,8 @@ def _print_missing_decoys(manifest: dict[str, Any]) -> None:
     console.print(table)
     if len(short) > SHOWN_DROPS:
         _say(
-            f"{len(short) - SHOWN_DROPS} more are listed in manifest.json (items.<id>.decoys_missing, key_named_most)"
+            f"{len(short) - SHOWN_DROPS} more are listed in manifest.json "
+            "(items.<id>.decoys_missing, key_named_most)"
         )
 
 

@@ -16,8 +16,9 @@ evidence, or a reference passage) is a usable decoy for (item, L) when it
 The decoy placed in the book is that passage whole, or cut at sentence ends to the
 sentence(s) naming L (at least `min_chars` characters); a cut is checked again against the
 gold for near-duplication. Cuts of one passage that do not overlap may serve different
-letters; a passage serving as a decoy is never also a distractor in the same book. A decoy never names the key's text, so it adds to L's count and
-not to the key's. Choice, per item and once for all buckets, seeded:
+letters; a passage serving as a decoy is never also a distractor in the same book. A decoy
+never names the key's text, so it adds to L's count and not to the key's. Choice, per item
+and once for all buckets, seeded:
 
 - letters are served in a seeded order; a decoy naming several non-key letters serves them all;
 - preferred are: decoys naming L by its text over those naming it only through an alias

@@ -29,9 +29,10 @@ class Shortfall:
 
     def message(self) -> str:
         return (
-            f"bucket {self.bucket}: a book of {self.target_chars} characters needs at least {self.needed_chars} "
-            f"characters, but the pool gives {self.items_short} item(s) fewer (as few as "
-            f"{self.available_chars}, item {self.first_item!r}); add --reference FILE with more text to build it"
+            f"bucket {self.bucket}: a book of {self.target_chars} characters needs at least "
+            f"{self.needed_chars} characters, but the pool gives {self.items_short} item(s) fewer "
+            f"(as few as {self.available_chars}, item {self.first_item!r}); "
+            "add --reference FILE with more text to build it"
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -122,5 +122,5 @@ class BuiltRecord:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BuiltRecord":
+    def from_dict(cls, data: dict[str, Any]) -> BuiltRecord:
         return cls(**data)

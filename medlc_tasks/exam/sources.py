@@ -50,7 +50,8 @@ def merge_loads(loads: list[LoadResult], strict: bool) -> tuple[list[ExamItem], 
 def read_references(
     files: Iterable[str | Path], encoding: str, strict: bool, min_chars: int, max_chars: int
 ) -> tuple[list[Passage], list[dict[str, Any]]]:
-    """Reference files as scrubbed passages of about min..max characters, plus what the manifest says of each."""
+    """Reference files as scrubbed passages of about min..max characters, plus what the
+    manifest says of each."""
     passages: list[Passage] = []
     info = []
     for path in map(Path, files):

@@ -57,6 +57,7 @@ def advice(
         lines.append(
             f"{items_short_of_decoys} item(s) lack a decoy for some option, or name the key most: pass "
             "--reference FILE with passages naming those options (manifest.json lists them per item "
-            "under decoys_missing and key_named_most), or list the options' other names in meta.option_aliases"
+            "under decoys_missing and key_named_most), or list the options' other names in "
+            "meta.option_aliases"
         )
     return lines

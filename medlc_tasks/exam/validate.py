@@ -173,8 +173,6 @@ def _check_shortcuts(report: ShortcutReport, found: Findings) -> None:
         found.extend(report.breaches)
 
 
-
-
 def _empty_exam_message(manifest: dict[str, Any]) -> str:
     counts = manifest.get("counts", {})
     kinds = ", ".join(f"{kind}: {n}" for kind, n in manifest.get("drop_kinds", {}).items()) or "none"
