@@ -49,7 +49,8 @@ SHORT = {"general fraction": "gf", "volume": "n", "counterfactual": "cf", "over-
 
 
 def _summary_table(board, variant: str) -> Table:
-    """One variant of the leaderboard, each cell as value over its 95% interval."""
+    """One variant of the leaderboard, each cell as value over its 95% interval; baseline
+    rows in italics."""
     from reports.leaderboard import cells, columns
 
     table = Table(
@@ -64,31 +65,34 @@ def _summary_table(board, variant: str) -> Table:
         )
     for row in board.variants[variant]:
         texts = cells(row, board.buckets[variant])
-        table.add_row(*(_two_lines(t) for t in texts))
+        table.add_row(*(_two_lines(t) for t in texts), style="italic" if row.baseline else None)
     return table
 
 
 _NUMBER = r"([-+]?\d[\d.e+-]*)"
-_VALUE_OVER_CI = re.compile(rf"{_NUMBER} \[{_NUMBER}, {_NUMBER}\]")
+_VALUE_OVER_CI = re.compile(rf"{_NUMBER} \[{_NUMBER}, {_NUMBER}\]( \S+)?")
 
 
 def _two_lines(text: str) -> str:
-    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88'."""
+    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88' (a trailing mark stays by the value)."""
     match = _VALUE_OVER_CI.fullmatch(text)
     if match is None:
         return escape(text)  # a model name or other text, shown as written
-    value, low, high = match.groups()
-    return f"{value}\n[dim]{low}..{high}[/]"
+    value, low, high, mark = match.groups()
+    return f"{value}{escape(mark or '')}\n[dim]{low}..{high}[/]"
 
 
 def _report_to(results: str, out: str, variant: str | None, iters: int | None = None) -> int:
+    from reports.baselines import footnotes
     from reports.report import make_report
     from reports.stats import DEFAULT_ITERS
 
     report = make_report(results, out, variant=variant, iters=iters or DEFAULT_ITERS)
     out_console = _stdout()
-    for variant in report.board.variants:
+    for variant, rows in report.board.variants.items():
         out_console.print(_summary_table(report.board, variant))
+        for note in footnotes(rows):  # what the baselines are, which scores they match
+            out_console.print(f"  {escape(note)}")
     for warning in report.board.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for fig in report.figures:

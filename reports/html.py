@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from reports import leaderboard
+from reports.baselines import ABOVE_COUNT, MATCHED_MARK, footnotes
 from reports.leaderboard import Leaderboard, Row, cells, columns
 from reports.plots import Figure
 
@@ -23,6 +24,9 @@ details pre{background:#f7f7f9;padding:.75rem;font-size:.8rem;white-space:pre-wr
 .warn{background:#fff4e5;border-left:4px solid #f29900;padding:.5rem 1rem}
 figure{display:inline-block;margin:.5rem;vertical-align:top}
 figure img{max-width:640px;border:1px solid #e5e5ea}
+tr.baseline td{background:#f4f6f8;font-style:italic;color:#3a3a3c}
+.mark{color:#b3261e;font-weight:bold}
+.notes{font-size:.8rem;color:#3a3a3c;margin:.25rem 0 1rem;padding-left:1.2rem}
 footer{margin-top:2rem;font-size:.8rem;color:#6e6e73;border-top:1px solid #d0d0d7;padding-top:.5rem}
 """
 
@@ -75,6 +79,7 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
         + [v(row.open_by_bucket.get(b)) for b in buckets]
         + [
             v(row.open_overall),
+            v(row.versus.above_count if row.versus else None),
             v(row.gain),
             v(row.counterfactual),
             v(row.format_compliance),
@@ -87,9 +92,12 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
 
 def _cell(text: str, sort_value: str, sources: list[str]) -> str:
     # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; hovering
-    # a cell names the result folders it was computed from.
-    value, _, interval = text.partition(" [")
-    body = html.escape(value) + (f'<span class="ci">[{html.escape(interval)}</span>' if interval else "")
+    # a cell names the result folders it was computed from. A baseline-matched score's
+    # mark stays beside the value.
+    matched = text.endswith(f" {MATCHED_MARK}")
+    value, _, interval = text.removesuffix(f" {MATCHED_MARK}").partition(" [")
+    body = html.escape(value) + (f' <span class="mark">{MATCHED_MARK}</span>' if matched else "")
+    body += f'<span class="ci">[{html.escape(interval)}</span>' if interval else ""
     title = f' title="{html.escape(chr(10).join(sources))}"' if sources else ""
     return f'<td data-v="{html.escape(sort_value)}"{title}>{body}</td>'
 
@@ -98,19 +106,28 @@ def _table(board: Leaderboard, variant: str) -> str:
     buckets = board.buckets[variant]
     labels = columns(board, variant)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in labels)
+    rows = board.variants[variant]
     body = "".join(
-        "<tr>"
+        ('<tr class="baseline">' if row.baseline else "<tr>")
         + "".join(
-            _cell(t, s, row.sources.get(label, []))
+            _cell(t, s, _hover(row, label))
             for t, s, label in zip(cells(row, buckets), _sort_values(row, buckets), labels, strict=True)
         )
         + "</tr>"
-        for row in board.variants[variant]
+        for row in rows
     )
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in footnotes(rows))
     return (
         f'<div class="scroll"><table class="sortable" id="table-{variant}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
+        f"<tbody>{body}</tbody></table></div>" + (f'<ul class="notes">{notes}</ul>' if notes else "")
     )
+
+
+def _hover(row: Row, label: str) -> list[str]:
+    """A cell's tooltip lines: its result folders; for a missing above-count, why."""
+    if label == ABOVE_COUNT and row.versus and row.versus.not_comparable:
+        return [f"not comparable: {row.versus.not_comparable}"]
+    return row.sources.get(label, [])
 
 
 def _figure(fig: Figure) -> str:

@@ -7,6 +7,10 @@ config names, `metadata.headline_metric`: `acc` for letter and generative tasks,
   open <b>    the variant's open-book task of bucket <b>
   open        all open-book items of the variant pooled (a micro average over buckets)
   gain        open - closed, questions resampled jointly (reading over remembering)
+  above count open minus the `count` baseline's open on the same items (paired by item id per
+              task, questions resampled jointly); "not comparable" says why it is missing.
+              † marks an open score that a model-free baseline matches: the interval of
+              model minus that baseline reaches 0 (reports/baselines.py)
   cf          open-book items whose key is counterfactual, pooled over buckets
   format      share of generative answers a letter could be extracted from (gen tasks)
   over-length s/f/c: items whose book was shortened / items flagged as too long (by the
@@ -18,16 +22,27 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from medlc_core.atomic import atomic_write
 from medlc_tasks.exam.schema import DEFAULT_BUCKETS
+from reports.baselines import (
+    ABOVE_COUNT,
+    MATCHED_MARK,
+    Baseline,
+    Comparison,
+    baseline_of,
+    compare,
+    footnotes,
+    versus_json,
+)
 from reports.collect import VARIANTS, TaskRun
+from reports.provenance import provenance
 from reports.stats import DEFAULT_ITERS, DEFAULT_SEED, Estimate, difference_ci, mean_ci
 
-KIND_ORDER = {"general": 0, "medical": 1, "mixture": 2}
+# Baselines last: they are the floor every model is read against.
+KIND_ORDER = {"general": 0, "medical": 1, "mixture": 2, "baseline": 8}
 OVER_LENGTH = "over-length s/f/c"
 
 
@@ -55,6 +70,10 @@ class Row:
     sources: dict[str, list[str]] = field(default_factory=dict)
     # bucket -> depth -> (accuracy, items): the lost-in-the-middle grid
     depth_grid: dict[str, dict[float, tuple[float, int]]] = field(default_factory=dict)
+    baseline: str | None = None  # the rule of a model-free baseline row (count, retrieve, ...)
+    baseline_rule: str | None = None  # that rule in words, as its results record it
+    versus: Comparison | None = None  # a model's open book against the baselines
+    open_runs: list[TaskRun] = field(default_factory=list, repr=False)
 
     @property
     def over_length(self) -> dict[str, int | None]:
@@ -116,10 +135,11 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
     model = runs[0].model
     closed = [r for r in runs if r.book == "closed"]
     opened = sorted((r for r in runs if r.book == "open"), key=lambda r: bucket_order(r.bucket or ""))
+    rule = baseline_of(runs[0].results)
     row = Row(
         model.name,
         model.fingerprint,
-        model.kind,
+        "baseline" if rule is not None else model.kind,
         model.general_fraction,
         model.n,
         variant,
@@ -151,11 +171,15 @@ def _row(runs: list[TaskRun], gen_runs: list[TaskRun], variant: str, iters: int,
     cuts = [r.left_cut_requests for r in runs if r.left_cut_requests is not None]
     row.left_cut = sum(cuts) if cuts else None
     row.depth_grid = _depth_grid(opened)
+    row.open_runs = opened
+    if rule is not None:
+        row.baseline, row.baseline_rule = rule.get("method") or "unknown", rule.get("rule")
     paths = lambda group: [str(r.path) for r in group]  # noqa: E731
     row.sources = {
         "closed": paths(closed),
         "open": paths(opened),
         "gain": paths(closed + opened),
+        ABOVE_COUNT: paths(opened),
         "counterfactual": paths(opened),
         "format": paths(gen_runs),
         OVER_LENGTH: paths(runs),
@@ -186,51 +210,6 @@ def _unique_names(runs: list[TaskRun]) -> dict[str, str]:
     }
 
 
-def provenance(runs: list[TaskRun]) -> dict[str, Any]:
-    def distinct(values) -> list:
-        return sorted({json.dumps(v, sort_keys=True) for v in values if v is not None})
-
-    versions = defaultdict(set)
-    for run in runs:
-        for lib, version in (run.record.get("versions") or {}).items():
-            if version:
-                versions[lib].add(version)
-    exam_hashes = defaultdict(set)
-    for run in runs:
-        exam_hashes[run.task].add(run.data_hash)
-    started = [run.record.get("started_at") for run in runs if run.record.get("started_at")]
-    traces = {
-        run.task: {
-            "metric_key": f"{run.metric},{run.filter}",
-            "yaml": run.facts.yaml,
-            "scorer": scorer_name(run),
-        }
-        for run in sorted(runs, key=lambda r: r.task)
-    }
-    return {
-        "tasks": traces,
-        "versions": {lib: sorted(v) for lib, v in sorted(versions.items())},
-        "exam_hashes": sorted({run.record.get("exam_hash") for run in runs if run.record.get("exam_hash")}),
-        "data_hash_by_task": {task: sorted(h) for task, h in sorted(exam_hashes.items())},
-        "task_versions": {run.task: run.version for run in sorted(runs, key=lambda r: r.task)},
-        "backends": [
-            json.loads(v) for v in distinct(r.record.get("settings", {}).get("backend") for r in runs)
-        ],
-        "configs": [json.loads(v) for v in distinct(r.record.get("config_name") for r in runs)],
-        "scored_from": min(started) if started else None,
-        "scored_to": max(started) if started else None,
-        "report_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def scorer_name(run: TaskRun) -> str | None:
-    """The task's `process_results` function, which lm-eval records as its source text."""
-    source = ((run.results.get("configs") or {}).get(run.task) or {}).get("process_results")
-    if not isinstance(source, str) or not source.startswith("def "):
-        return None
-    return source[4:].split("(", 1)[0]
-
-
 def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> Leaderboard:
     names = _unique_names(runs)
     runs = [replace(run, model=replace(run.model, name=names[run.model.fingerprint])) for run in runs]
@@ -247,6 +226,11 @@ def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_S
                 gen = [r for r in model_runs if r.variant == "gen"]
                 rows.append(_row(mine, gen, variant, iters, seed))
         if rows:
+            ordered = sorted(rows, key=_sort_key)
+            baselines = [Baseline(r.model, r.baseline, r.open_runs) for r in ordered if r.baseline]
+            for r in rows:
+                if r.baseline is None:
+                    r.versus = compare(r.open_runs, baselines, iters, seed)
             variants[variant] = sorted(rows, key=_sort_key)
             buckets[variant] = sorted({b for row in rows for b in row.open_by_bucket}, key=bucket_order)
     other = [
@@ -272,7 +256,7 @@ def build(runs: list[TaskRun], iters: int = DEFAULT_ITERS, seed: int = DEFAULT_S
         "model's window (overlength_unchecked); an over-long prompt may have been cut by the backend"
         for variant, rows in variants.items()
         for row in rows
-        if row.unchecked
+        if row.unchecked and row.baseline is None  # a baseline reads every character
     ]
     return Leaderboard(
         variants, buckets, other, prov, warnings, {"iters": iters, "seed": seed, "level": 0.95}
@@ -306,6 +290,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                     "open_by_bucket": {b: _est(e) for b, e in r.open_by_bucket.items()},
                     "open": _est(r.open_overall),
                     "gain": _est(r.gain),
+                    **versus_json(r),
                     "counterfactual": _est(r.counterfactual),
                     "counterfactual_closed": _est(r.counterfactual_closed),
                     "format_compliance": _est(r.format_compliance),
@@ -338,8 +323,17 @@ def columns(board: Leaderboard, variant: str) -> list[str]:
     return (
         ["model", "kind", "general fraction", "volume", "closed"]
         + [f"open {b}" for b in board.buckets[variant]]
-        + ["open", "gain", "counterfactual", "format", OVER_LENGTH]
+        + ["open", ABOVE_COUNT, "gain", "counterfactual", "format", OVER_LENGTH]
     )
+
+
+def above_count_cell(row: Row) -> str:
+    """The "above count" cell: the paired difference, or why there is none."""
+    if row.versus is None or row.open_overall is None:
+        return "–"  # a baseline row, or no open-book items
+    if row.versus.above_count is None:
+        return "not comparable"
+    return fmt(row.versus.above_count, signed=True)
 
 
 def cells(row: Row, buckets: list[str]) -> list[str]:
@@ -347,11 +341,14 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
     frac = "–" if row.general_fraction is None else f"{row.general_fraction:g}"
     volume = "–" if row.n is None else str(row.n)
     over = "/".join("–" if n is None else str(n) for n in row.over_length.values())
+    kind = f"baseline: {row.baseline}" if row.baseline else row.kind
+    matched = f" {MATCHED_MARK}" if row.versus and row.versus.matched_by else ""
     return (
-        [row.model, row.kind, frac, volume, fmt(row.closed)]
+        [row.model, kind, frac, volume, fmt(row.closed)]
         + [fmt(row.open_by_bucket.get(b)) for b in buckets]
         + [
-            fmt(row.open_overall),
+            fmt(row.open_overall) + matched,
+            above_count_cell(row),
             fmt(row.gain, signed=True),
             fmt(row.counterfactual),
             fmt(row.format_compliance),
@@ -369,8 +366,13 @@ def to_markdown(board: Leaderboard) -> str:
         head = columns(board, variant)
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in rows:
-            lines.append("| " + " | ".join(cells(row, board.buckets[variant])) + " |")
+            texts = cells(row, board.buckets[variant])
+            if row.baseline:  # baselines in italics: a floor, not a contender
+                texts[0] = f"*{texts[0]}*"
+            lines.append("| " + " | ".join(texts) + " |")
         lines.append("")
+        notes = footnotes(rows)
+        lines += [f"- {note}" for note in notes] + ([""] if notes else [])
     if board.other:
         lines += ["## other tasks", "", "| model | task | metric | score |", "|---|---|---|---|"]
         lines += [f"| {o.model} | {o.task} | {o.metric} | {fmt(o.estimate)} |" for o in board.other]

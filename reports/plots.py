@@ -1,7 +1,8 @@
 """The report's figures, each written as PNG and SVG (matplotlib, Agg backend).
 
 A figure that has nothing to show (e.g. the ratio curve without mixture checkpoints) is
-not drawn; `draw_all` returns a note saying why, and the report prints it.
+not drawn; `draw_all` returns a note saying why, and the report prints it. Model-free
+baselines are drawn like models and marked: hatched grey bars, "(baseline)" in labels.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 from reports.leaderboard import Leaderboard, Row  # noqa: E402
 from reports.stats import Estimate  # noqa: E402
+
+# A heatmap cell with fewer items than this is hatched and its n flagged: its accuracy is
+# a handful of coin flips.
+FEW_ITEMS = 5
+BASELINE_HATCH = "//"
 
 # Same inputs give byte-identical SVGs: no timestamps, fixed element ids.
 matplotlib.rcParams["svg.hashsalt"] = "medlc"
@@ -45,6 +52,11 @@ def _save(fig, out: Path, name: str, title: str) -> Figure:
     return Figure(name, title, png, svg)
 
 
+def label(row: Row) -> str:
+    """A row's name in a figure; baselines say so."""
+    return f"{row.model} (baseline)" if row.baseline else row.model
+
+
 def _err(estimates: list[Estimate | None]) -> tuple[list[float], list[list[float]]]:
     values = [e.value if e else float("nan") for e in estimates]
     lows = [e.value - e.low if e else 0.0 for e in estimates]
@@ -53,17 +65,20 @@ def _err(estimates: list[Estimate | None]) -> tuple[list[float], list[list[float
 
 
 def bars(rows: list[Row], out: Path) -> Figure:
-    """Closed- and open-book accuracy per model with 95% intervals."""
+    """Closed- and open-book accuracy per model with 95% intervals (baselines hatched grey)."""
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 3.6))
     width = 0.38
     xs = range(len(rows))
-    for offset, label, key in (
-        (-width / 2, "closed book", "closed"),
-        (width / 2, "open book", "open_overall"),
+    for offset, book, key, color in (
+        (-width / 2, "closed book", "closed", "C0"),
+        (width / 2, "open book", "open_overall", "C1"),
     ):
         values, err = _err([getattr(r, key) for r in rows])
-        ax.bar([x + offset for x in xs], values, width, yerr=err, capsize=3, label=label)
-    ax.set_xticks(list(xs), [r.model for r in rows], rotation=30, ha="right")
+        drawn = ax.bar([x + offset for x in xs], values, width, yerr=err, capsize=3, label=book, color=color)
+        for bar, row in zip(drawn, rows, strict=True):
+            if row.baseline:
+                bar.set(hatch=BASELINE_HATCH, facecolor="lightgrey", edgecolor=color)
+    ax.set_xticks(list(xs), [label(r) for r in rows], rotation=30, ha="right")
     ax.set_ylabel(f"accuracy ({rows[0].metric})")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
@@ -113,7 +128,7 @@ def _curves(
             ref.open_overall.value,
             linestyle=":",
             color=f"C{(len(lines) + j) % 10}",
-            label=f"{ref.model} ({ref.kind}) open",
+            label=f"{label(ref)} open" if ref.baseline else f"{ref.model} ({ref.kind}) open",
         )
     if x_attr == "n" and len({r.n for r in mixed}) > 2 and min(r.n for r in mixed) > 0:
         ax.set_xscale("log")
@@ -144,8 +159,9 @@ def volume_curve(rows: list[Row], out: Path) -> Figure:
 
 
 def heatmap(row: Row, out: Path) -> Figure:
-    """Open-book accuracy by book length and gold depth for one model."""
-    name, title = f"heatmap_{_slug(row.model)}_{row.fingerprint[:6]}", f"Length x depth: {row.model}"
+    """Open-book accuracy by book length and gold depth for one model; every cell shows its
+    n, and a cell of fewer than FEW_ITEMS items is hatched and its n flagged."""
+    name, title = f"heatmap_{_slug(row.model)}_{row.fingerprint[:6]}", f"Length x depth: {label(row)}"
     if not row.depth_grid:
         return Figure(name, title, note=f"{row.model}: no open-book items with a recorded depth")
     buckets = list(row.depth_grid)
@@ -156,19 +172,25 @@ def heatmap(row: Row, out: Path) -> Figure:
     for i, b in enumerate(buckets):
         for j, d in enumerate(depths):
             acc, n = row.depth_grid[b].get(d, (float("nan"), 0))
-            if n:
-                ax.text(
-                    j,
-                    i,
-                    f"{acc:.2f}\nn={n}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if acc < 0.6 else "black",
+            few = n < FEW_ITEMS
+            if few:
+                ax.add_patch(
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="xx", edgecolor="red", linewidth=0)
                 )
+            ax.text(
+                j,
+                i,
+                (f"{acc:.2f}\n" if n else "") + f"n={n}" + (" (<5)" if few else ""),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if few or acc >= 0.6 else "white",
+                fontweight="bold" if few else "normal",
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "pad": 0.2} if few else None,
+            )
     ax.set_xticks(range(len(depths)), [f"{d:g}" for d in depths])
     ax.set_yticks(range(len(buckets)), buckets)
-    ax.set_xlabel("gold passage depth")
+    ax.set_xlabel(f"gold passage depth (hatched: fewer than {FEW_ITEMS} items)")
     ax.set_ylabel("book length")
     fig.colorbar(image, ax=ax, label="accuracy")
     ax.set_title(title, fontsize=9)
@@ -188,12 +210,12 @@ def gain_vs_closed(rows: list[Row], out: Path) -> Figure:
             r.gain.value,
             xerr=[[r.closed.value - r.closed.low], [r.closed.high - r.closed.value]],
             yerr=[[r.gain.value - r.gain.low], [r.gain.high - r.gain.value]],
-            marker="o",
+            marker="x" if r.baseline else "o",
             capsize=3,
-            color=f"C{i % 10}",
+            color="grey" if r.baseline else f"C{i % 10}",
         )
         ax.annotate(
-            r.model, (r.closed.value, r.gain.value), textcoords="offset points", xytext=(5, 5), fontsize=7
+            label(r), (r.closed.value, r.gain.value), textcoords="offset points", xytext=(5, 5), fontsize=7
         )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("closed-book accuracy (knowing)")

@@ -45,3 +45,21 @@ def test_ratio_curve_without_mixture_models_is_explained_not_drawn(tmp_path):
     fig = plots.ratio_curve(board.variants["letter"], tmp_path)
     assert fig.png is None and "mixture" in fig.note
     assert not list(tmp_path.glob("ratio.*"))
+
+
+def heatmap_labels(row, out: Path) -> list[str]:
+    """The cell labels a heatmap's SVG shows (text kept as text, not glyph paths)."""
+    import re
+
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = plots.heatmap(row, out).svg.read_text(encoding="utf-8")
+    return re.findall(r"n=\d+(?: \(&lt;5\))?", svg)
+
+
+def test_every_heatmap_cell_shows_its_n_and_cells_under_five_items_are_flagged(tmp_path):
+    row = leaderboard.Row("m", "0" * 16, "general", None, None, "letter", "acc")
+    row.depth_grid = {"1k": {0.0: (0.6, 5), 0.5: (1.0, 2)}, "2k": {0.0: (0.5, 6)}}
+    # Row by row (1k, 2k), depth by depth (0.0, 0.5); 2k has no item at depth 0.5.
+    assert heatmap_labels(row, tmp_path) == ["n=5", "n=2 (&lt;5)", "n=6", "n=0 (&lt;5)"]

@@ -4,7 +4,7 @@ A config is YAML with three sections, validated on load; every error names the f
 key path (e.g. `roster[2].kind`) and what was expected:
 
     settings: {backend, batch_size, device, seed, limit, ...}   # shared by every pair
-    roster:   [{name, kind, pretrained | checkpoints, ...}]      # the models
+    roster:   [{name, kind, pretrained | checkpoints | method, ...}]  # the models
     tasks:    [medlc_closedbook, medlc_openbook, ...]            # tasks or groups
 
 See harness_configs/README.md for every key.
@@ -38,7 +38,11 @@ __all__ = [
     "parse_config",
 ]
 
-Kind = Literal["general", "medical", "mixture"]
+Kind = Literal["general", "medical", "mixture", "baseline"]
+# The rules of `medlc-baseline` (medlc.baselines.METHODS; a test keeps the two equal, so this
+# module stays free of lm-eval).
+BaselineMethod = Literal["count", "retrieve", "random"]
+BASELINE_BACKEND = "medlc-baseline"
 Backend = Literal["medlc-hf", "hf"]
 Requirement = Literal["hub", "gpu"]
 RESERVED_MODEL_ARGS = ("pretrained", "peft", "gguf_file", "revision")  # roster keys of their own
@@ -62,6 +66,9 @@ class ModelSpec:
     general_fraction: float | None = None
     n: int | None = None
     requires: tuple[Requirement, ...] = ()
+    # `kind: baseline` only: the model-free rule, and its tie-break seed (default settings.seed).
+    method: BaselineMethod | None = None
+    seed: int | None = None
     # Where it was written, e.g. "roster[1]", for error messages.
     key: str = field(default="", metadata=NOT_IN_FILE)
 
@@ -76,8 +83,9 @@ class Settings:
     limit: int | float | None = field(
         default=None, metadata=expect("a positive count or a fraction in (0, 1]")
     )
-    # N items spread evenly over each task (item i*n//N), the same items for every model;
-    # unlike `limit`, a subset that spans departments and depths of an ordered exam.
+    # N items per task, stratified by depth x counterfactual x department and drawn with
+    # `seed` (medlc/runner/sampling.py): the same items for every model and baseline, and,
+    # unlike `limit`, a subset that spans the departments and depths of an ordered exam.
     sample_items: int | None = None
     num_fewshot: int | None = None
     apply_chat_template: bool = False
@@ -131,7 +139,7 @@ def _check_settings(path: Path, s: Settings) -> None:
         rule(
             s.limit is None,
             "sample_items",
-            "either `limit` (first N items) or `sample_items` (N spread items), not both",
+            "either `limit` (first N items) or `sample_items` (N stratified items), not both",
             s.limit,
         )
     if s.num_fewshot is not None:
@@ -146,6 +154,11 @@ def _check_model(path: Path, m: ModelSpec) -> None:
         check(ok, path, f"{m.key}.{key}", expected, got)
 
     rule(bool(m.name.strip()), "name", "a display name", m.name)
+    if m.kind == "baseline":
+        _check_baseline(path, m)
+        return
+    rule(m.method is None, "method", "no `method` except on a `kind: baseline` entry", m.method)
+    rule(m.seed is None, "seed", "no `seed` except on a `kind: baseline` entry", m.seed)
     rule(
         m.pretrained is not None or m.checkpoints is not None,
         "pretrained",
@@ -170,6 +183,34 @@ def _check_model(path: Path, m: ModelSpec) -> None:
             f"model_args.{reserved}",
             f"`{reserved}` as its own roster key, not in model_args",
             m.model_args.get(reserved),
+        )
+
+
+# What a model-free baseline has no use for: it loads no weights and takes no backend arguments.
+_NOT_FOR_BASELINES = (
+    "pretrained",
+    "gguf_file",
+    "peft",
+    "revision",
+    "checkpoints",
+    "model_args",
+    "apply_chat_template",
+    "general_fraction",
+    "n",
+    "requires",
+)
+
+
+def _check_baseline(path: Path, m: ModelSpec) -> None:
+    check(m.method is not None, path, f"{m.key}.method", "a baseline rule: count, retrieve or random", None)
+    for key in _NOT_FOR_BASELINES:
+        value = getattr(m, key)
+        check(
+            value in (None, {}, ()),
+            path,
+            f"{m.key}.{key}",
+            f"no `{key}` on a `kind: baseline` entry (a baseline takes only `method` and `seed`)",
+            value,
         )
 
 

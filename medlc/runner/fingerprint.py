@@ -11,7 +11,10 @@ The fingerprint hashes two things, as canonical JSON:
     - a peft adapter: its directory as above, next to the base model's identity.
 * protocol -- every setting that can change a number: backend, model_args except
   execution-only ones (device, batch size, attention kernel), chat template, system
-  instruction, few-shot count, generation kwargs, limit / sample_items and seed.
+  instruction, few-shot count, generation kwargs, limit / sample_items (with the sampling
+  rule) and seed.
+* a model-free baseline (`kind: baseline`): identity is its rule, seed and the medlc
+  version (plus bm25s for `retrieve`); protocol as above, backend `medlc-baseline`.
 
 Hashing a 15 GB checkpoint takes a minute, so file digests are memoised under the medlc
 cache by (path, size, mtime).
@@ -23,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medlc.runner.sampling import SAMPLING_RULE
 from medlc_core.provenance import sha256_file, sha256_text
 
 # Keys that say how a model runs, not what it computes; two runs that differ only here
@@ -111,17 +115,22 @@ def gguf_identity(path: Path) -> dict[str, Any]:
     return {"gguf": path.name, "sha256": file_digest(path)}
 
 
-def protocol(settings: Any, model_args: dict[str, Any], apply_chat_template: bool) -> dict:
-    """The scoring settings that can change a model's numbers (see module docstring)."""
+def protocol(
+    settings: Any, model_args: dict[str, Any], apply_chat_template: bool, backend: str | None = None
+) -> dict:
+    """The scoring settings that can change a model's numbers (see module docstring);
+    `backend` overrides settings.backend (a baseline's is medlc-baseline)."""
+    sampled = settings.sample_items
     return {
-        "backend": settings.backend,
+        "backend": backend or settings.backend,
         "model_args": {k: v for k, v in sorted(model_args.items()) if k not in EXECUTION_ONLY_ARGS},
         "apply_chat_template": apply_chat_template,
         "system_instruction": settings.system_instruction,
         "num_fewshot": settings.num_fewshot,
         "gen_kwargs": settings.gen_kwargs,
         "limit": settings.limit,
-        "sample_items": settings.sample_items,
+        # The rule is part of it: the same N drawn another way is another set of items.
+        "sample_items": None if sampled is None else {"n": sampled, "rule": SAMPLING_RULE},
         "seed": settings.seed,
     }
 

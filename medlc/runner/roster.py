@@ -1,5 +1,6 @@
 """From roster entries to concrete models: expand checkpoint globs, read mixture
-manifests, and fingerprint each model without loading it."""
+manifests, and fingerprint each model without loading it. A `kind: baseline` entry is a
+model too: `medlc-baseline` with its rule and seed, scored and stored like any other."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from medlc.runner import fingerprint as fp
-from medlc.runner.config import ConfigError, HarnessConfig, ModelSpec, Settings
+from medlc.runner.config import BASELINE_BACKEND, ConfigError, HarnessConfig, ModelSpec, Settings
 from medlc_core.models import (
     ADAPTER_CONFIG,
     DEFAULT_MODEL_NAME,
@@ -18,7 +19,7 @@ from medlc_core.models import (
     resolve_pretrained,
     split_adapter,
 )
-from medlc_core.provenance import sha256_file
+from medlc_core.provenance import package_version, sha256_file
 
 MANIFEST = "mixture_manifest.json"
 BUNDLED_NAMES = (DEFAULT_MODEL_NAME, "smollm2-135m-instruct")
@@ -42,7 +43,9 @@ class ResolvedModel:
     identity: dict[str, Any]
     protocol: dict[str, Any]
     fingerprint: str
+    backend: str  # the lm-eval LM that scores it: settings.backend, or medlc-baseline
     mixture: dict[str, Any] = field(default_factory=dict)  # manifest path, sha, counts, seed
+    baseline: dict[str, Any] | None = None  # {method, seed} of a model-free baseline
 
     def info(self) -> dict[str, Any]:
         """What model.json records about this fingerprint."""
@@ -56,6 +59,8 @@ class ResolvedModel:
             "peft": self.peft,
             "revision": self.revision,
             "fingerprint": self.fingerprint,
+            "backend": self.backend,
+            "baseline": self.baseline,
             "identity": self.identity,
             "protocol": self.protocol,
             "mixture": self.mixture,
@@ -64,6 +69,8 @@ class ResolvedModel:
     def backend_args(self) -> dict[str, Any]:
         """model_args for the lm-eval backend; converts a GGUF once (cached) if needed."""
         args = dict(self.model_args)
+        if self.baseline is not None:
+            return args  # method and seed: nothing to load
         args["pretrained"] = resolve_pretrained(self.pretrained, self.gguf_file)
         if self.peft:
             args["peft"] = self.peft
@@ -116,7 +123,36 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     }
 
 
+def _resolve_baseline(spec: ModelSpec, settings: Settings) -> ResolvedModel:
+    """A model-free baseline: its identity is its rule, seed and the code that applies it."""
+    rule = {"method": spec.method, "seed": settings.seed if spec.seed is None else spec.seed}
+    identity = {"baseline": {**rule, "medlc": package_version("medlc")}}
+    if spec.method == "retrieve":
+        identity["baseline"]["bm25s"] = package_version("bm25s")
+    scoring = fp.protocol(settings, rule, apply_chat_template=False, backend=BASELINE_BACKEND)
+    return ResolvedModel(
+        name=spec.name,
+        kind=spec.kind,
+        pretrained=f"{BASELINE_BACKEND}:{spec.method}",
+        gguf_file=None,
+        peft=None,
+        revision=None,
+        model_args=rule,
+        apply_chat_template=False,
+        general_fraction=None,
+        n=None,
+        requires=(),
+        identity=identity,
+        protocol=scoring,
+        fingerprint=fp.fingerprint(identity, scoring),
+        backend=BASELINE_BACKEND,
+        baseline=rule,
+    )
+
+
 def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> ResolvedModel:
+    if spec.kind == "baseline":
+        return _resolve_baseline(spec, settings)
     where = f"{config.path}: {spec.key}"
     pretrained, peft = spec.pretrained, spec.peft
     if peft is None:
@@ -165,6 +201,7 @@ def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> 
         identity=identity,
         protocol=scoring,
         fingerprint=fp.fingerprint(identity, scoring),
+        backend=settings.backend,
         mixture=mixture,
     )
 

@@ -36,6 +36,7 @@ from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
+from medlc.runner.sampling import task_samples
 from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
@@ -166,21 +167,13 @@ def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> N
             )
 
 
-def spread_samples(task: str, n_docs: int, wanted: int | None) -> dict[str, list[int]] | None:
-    """lm-eval `samples` for `wanted` items spread evenly over a task's n_docs documents."""
-    if wanted is None:
-        return None
-    k = min(wanted, n_docs)
-    return {task: [i * n_docs // k for i in range(k)]}
-
-
 def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) -> tuple[dict, list[dict]]:
     """lm-eval's results dict (with the backend's report for this task) and per-sample log."""
     s = plan.config.settings
     task = manager.load([pair.task])["tasks"][pair.task]
     options = scoring.ScoringOptions(
         limit=s.limit,
-        samples=spread_samples(pair.task, len(task.eval_docs), s.sample_items),
+        samples=task_samples(pair.task, task.eval_docs, s.sample_items, s.seed),
         num_fewshot=s.num_fewshot,
         apply_chat_template=pair.model.apply_chat_template,
         system_instruction=s.system_instruction,
@@ -188,7 +181,7 @@ def score_pair(lm: Any, pair: Pair, plan: Plan, manager: Any, model_args: dict) 
         bootstrap_iters=s.bootstrap_iters,
         seed=s.seed,
     )
-    results = scoring.evaluate(lm, [task], manager, options, s.backend, model_args)
+    results = scoring.evaluate(lm, [task], manager, options, pair.model.backend, model_args)
     samples = results.pop("samples")[pair.task]
     return results, samples
 
@@ -211,6 +204,7 @@ def _record(pair: Pair, plan: Plan, shard: tuple[int, int], started: float) -> d
         "settings": asdict(config.settings),
         "seed": config.settings.seed,
         "model": pair.model.info(),
+        "backend": pair.model.backend,
         "task": pair.task,
         "task_version": pair.key.task_version,
         "exam_dir": str(plan.exam_dir),
@@ -276,7 +270,7 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             progress.update(bar, description=f"{model.name}: loading")
             model_args = model.backend_args()
             s = config.settings
-            lm = scoring.build_lm(s.backend, model_args, s.batch_size, s.device)
+            lm = scoring.build_lm(model.backend, model_args, s.batch_size, s.device)
             # Written once the model has loaded: a model that fails to load leaves no folder.
             store.write_model(model.fingerprint, model.info())
             manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
