@@ -145,15 +145,19 @@ def footnotes(rows: Sequence[Any]) -> list[str]:
         if versus is None:
             continue
         if versus.matched_by:
+            verdicts = " and ".join(
+                f"{'below' if versus.differences[name].high < 0 else 'matched by'} {name}"
+                for name in versus.matched_by
+            )
             diffs = ", ".join(
                 f"{name} {d.value:+.3f} [{d.low:+.2f}, {d.high:+.2f}]"
                 for name, d in versus.differences.items()
                 if name in versus.matched_by
             )
             notes.append(
-                f"{MATCHED_MARK} {row.model}: open-book score matched by {' and '.join(versus.matched_by)} "
-                f"(model minus baseline on the same items: {diffs}; the 95% interval reaches 0 or lies "
-                "below it), so it does not show reading beyond that rule"
+                f"{MATCHED_MARK} {row.model}: open-book score {verdicts} (model minus baseline on the "
+                f"same items: {diffs}; a 95% interval that reaches 0 or lies below it), so it does not "
+                "show reading beyond that rule"
             )
         if versus.not_comparable and row.open_overall is not None:
             notes.append(f"{row.model}: {ABOVE_COUNT} not comparable: {versus.not_comparable}")

@@ -93,7 +93,7 @@ def test_markdown_marks_a_matched_score_and_explains_it_below_the_table(results,
     gamma = next(line for line in text.splitlines() if line.startswith("| gamma |")).split(" | ")
     assert gamma[head.index("open")].endswith(" †")
     assert gamma[head.index("above count")].startswith("+0.000 [")
-    assert "- † gamma: open-book score matched by count and retrieve (model minus baseline" in text
+    assert "- † gamma: open-book score matched by count and below retrieve (model minus baseline" in text
     assert "| *count* | baseline: count |" in text
 
 
