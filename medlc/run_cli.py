@@ -34,10 +34,17 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config or packaged_config("default"), args.set)
     out = _stdout()
     summary = run(config, args.output_path, shard=parse_shard(args.shard), console=out)
+    damaged = f" ({len(summary.damaged)} of them damaged and rescored)" if summary.damaged else ""
     out.print(
-        f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
+        f"[bold]{len(summary.scored)}[/] pair(s) scored{damaged}, {len(summary.skipped)} already done, "
         f"in {summary.wall_seconds:.0f} s -> {escape(str(summary.results_dir))}"
     )
+    if summary.busy:
+        holders = escape(", ".join(sorted({b.holder for b in summary.busy})))
+        console.print(
+            f"[yellow]warning:[/] {len(summary.busy)} pair(s) left to another run still scoring them "
+            f"({holders}); run again once it ends to confirm every pair is done"
+        )
     out.print(f"run log: {escape(str(summary.log_path))} ({summary.warnings} warning(s))")
     if args.report:
         return _report_to(args.output_path, args.report, None)

@@ -13,13 +13,12 @@ import pytest
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc_core.provenance import sha256_file
-from medlc_core.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
+from medlc_core.store import RESULTS_FILE, SAMPLES_FILE, ResultStore
 from medlc_tasks.exam.build import build_exam
 from medlc_tasks.exam.bundled import bundled_sources
 from reports.check import check
 
-from fixtures.report_make_results import rows_for, write_pair
+from fixtures.report_make_results import rehash, rows_for, write_pair
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 ITEMS = [f"q{i:03d}" for i in range(400)]
@@ -91,8 +90,7 @@ def copy_with_flipped_answers(results: Path, dest: Path, task: str, fraction: fl
     (folder / RESULTS_FILE).write_text(
         json.dumps(results_json, ensure_ascii=False, indent=2), encoding="utf-8"
     )
-    digests = {name: sha256_file(folder / name) for name in (RESULTS_FILE, SAMPLES_FILE, RECORD_FILE)}
-    (folder / DONE_FILE).write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
+    rehash(folder)
     return [str(row["doc"]["id"]) for row in right[:wanted]]
 
 

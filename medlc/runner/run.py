@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,6 +63,23 @@ class Plan:
     with_stock: bool  # whether lm-eval's own task folders are needed
 
 
+@dataclass(frozen=True)
+class Damaged:
+    """A pair folder whose DONE did not vouch for its files: set aside, then rescored."""
+
+    key: PairKey
+    problem: str
+    set_aside: Path
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A pair another live run was scoring: left to it, not scored twice."""
+
+    key: PairKey
+    holder: str  # 'pid 123 on host-a since ...'
+
+
 @dataclass
 class RunSummary:
     results_dir: Path
@@ -69,6 +87,8 @@ class RunSummary:
     log_path: Path | None = None
     scored: list[PairKey] = field(default_factory=list)
     skipped: list[PairKey] = field(default_factory=list)
+    damaged: list[Damaged] = field(default_factory=list)
+    busy: list[Busy] = field(default_factory=list)
     wall_seconds: float = 0.0
     warnings: int = 0  # warnings in the run log
 
@@ -264,8 +284,9 @@ def run(
 def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -> None:
     plan = plan_run(config)
     mine = select_shard(plan.pairs, *shard)
-    pending = [p for p in mine if not store.is_done(p.key)]
-    summary.skipped = [p.key for p in mine if store.is_done(p.key)]
+    status = {p.key: store.status(p.key) for p in mine}
+    pending = [p for p in mine if not status[p.key].done]
+    summary.skipped = [p.key for p in mine if status[p.key].done]
     _check_requirements(list({p.model.fingerprint: p.model for p in pending}.values()), config)
     with _progress(console) as progress:
         bar = progress.add_task("scoring", total=len(mine), completed=len(summary.skipped))
@@ -273,7 +294,7 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             todo = [p for p in pending if p.model.fingerprint == model.fingerprint]
             if not todo:
                 continue
-            progress.update(bar, description=f"{model.name}: loading")
+            progress.update(bar, description=f"{escape(model.name)}: loading")
             model_args = model.backend_args()
             s = config.settings
             lm = scoring.build_lm(s.backend, model_args, s.batch_size, s.device)
@@ -281,17 +302,28 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             store.write_model(model.fingerprint, model.info())
             manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
             for pair in todo:
-                progress.update(bar, description=f"{model.name} / {pair.task}")
-                store.clear_partial(pair.key)
-                pair_started = time.time()
-                results, samples = score_pair(lm, pair, plan, manager, model_args)
-                store.write_pair(
-                    pair.key,
-                    results,
-                    samples_to_jsonl(samples),
-                    _record(pair, plan, shard, pair_started),
-                    compress_samples=config.settings.compress_samples,
-                )
+                progress.update(bar, description=f"{escape(model.name)} / {escape(pair.task)}")
+                with store.lock(pair.key) as lock:
+                    if not lock.acquire():
+                        summary.busy.append(Busy(pair.key, lock.holder()))
+                        console.print(
+                            f"[yellow]busy:[/] {escape(str(store.pair_dir(pair.key)))} is being scored by "
+                            f"another run ({escape(summary.busy[-1].holder)}); left to it"
+                        )
+                        progress.advance(bar)
+                        continue
+                    if _claimed_pair_needs_no_scoring(store, pair, console, summary):
+                        progress.advance(bar)
+                        continue
+                    pair_started = time.time()
+                    results, samples = score_pair(lm, pair, plan, manager, model_args)
+                    store.write_pair(
+                        pair.key,
+                        results,
+                        samples_to_jsonl(samples),
+                        _record(pair, plan, shard, pair_started),
+                        compress_samples=config.settings.compress_samples,
+                    )
                 summary.scored.append(pair.key)
                 progress.advance(bar)
                 if after_pair is not None:
@@ -300,3 +332,22 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             gc.collect()
             _free_accelerator()
         progress.update(bar, description="done")
+
+
+def _claimed_pair_needs_no_scoring(store: ResultStore, pair: Pair, console: Console, summary) -> bool:
+    """With the pair's lock held: True if another run finished it meanwhile; otherwise
+    clear what a killed run left and set a damaged folder aside, saying so."""
+    status = store.status(pair.key)
+    if status.done:
+        summary.skipped.append(pair.key)
+        return True
+    if status.problem is not None:
+        folder = store.pair_dir(pair.key)
+        aside = store.set_aside(pair.key)
+        summary.damaged.append(Damaged(pair.key, status.problem, aside))
+        console.print(
+            f"[yellow]damaged:[/] {escape(str(folder))}: {escape(status.problem)}; "
+            f"set aside as {escape(aside.name)} and scored again"
+        )
+    store.clear_partial(pair.key)
+    return False
