@@ -111,21 +111,38 @@ def _report(args: argparse.Namespace) -> int:
     return _report_to(args.results_dir, out, args.variant, args.bootstrap_iters)
 
 
+def _gaps_table(gaps) -> Table:
+    """What keeps the gate from a verdict, one row per task (printed before the error line)."""
+    table = Table(title="the gate cannot compare these runs as they are", title_justify="left")
+    for name in ("task", "problem", "detail"):
+        table.add_column(name, overflow="fold")
+    for gap in gaps:
+        table.add_row(escape(gap.task), escape(gap.problem), escape(gap.detail))
+    return table
+
+
 @reports_user_errors("check")
 def _check(args: argparse.Namespace) -> int:
-    from reports.check import check
+    from reports.check import GateRefused, check
 
-    result = check(
-        args.baseline,
-        args.candidate,
-        baseline_model=args.baseline_model,
-        candidate_model=args.candidate_model,
-        tasks=args.tasks.split(",") if args.tasks else None,
-        margin=args.margin,
-        alpha=args.alpha,
-        mid_p=args.mid_p,
-        correction=args.correction,
-    )
+    try:
+        result = check(
+            args.baseline,
+            args.candidate,
+            baseline_model=args.baseline_model,
+            candidate_model=args.candidate_model,
+            tasks=args.tasks.split(",") if args.tasks else None,
+            margin=args.margin,
+            alpha=args.alpha,
+            mid_p=args.mid_p,
+            correction=args.correction,
+            allow_missing=args.allow_missing,
+            intersect_items=args.intersect_items,
+            min_paired=args.min_paired,
+        )
+    except GateRefused as err:
+        console.print(_gaps_table(err.gaps))
+        raise
     table = Table(
         title=f"regression gate: {escape(result.candidate)} vs baseline {escape(result.baseline)} "
         f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})"
@@ -148,12 +165,24 @@ def _check(args: argparse.Namespace) -> int:
             verdict,
         )
     _stdout().print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.failed:
         worse = escape(", ".join(row.task for row in result.rows if row.worse))
         console.print(f"[bold red]FAIL[/]: candidate is significantly worse on {worse}")
         return 1
     console.print("[green]PASS[/]: no gated task is significantly worse")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -164,6 +193,8 @@ def _fraction(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from reports.check import DEFAULT_MIN_PAIRED  # numpy, no torch: `--help` stays light
+
     p = subparsers.add_parser("run", help="score every model x task of a harness config", allow_abbrev=False)
     p.add_argument(
         "config",
@@ -209,7 +240,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for side in ("baseline", "candidate"):
         model = p.add_argument(f"--{side}_model", help=f"model name when the {side} dir holds several")
         add_alias(p, f"--{side}-model", model)
-    p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
+    p.add_argument("--tasks", help="comma-separated tasks to gate (default: every task either side scored)")
+    p.add_argument(
+        "--allow_missing",
+        action="store_true",
+        help="gate only the tasks both sides scored, listing the others as warnings "
+        "(default: a task scored on one side only is an error, exit 2)",
+    )
+    p.add_argument(
+        "--intersect_items",
+        action="store_true",
+        help="gate a task whose item sets differ on the items both sides scored, with a warning "
+        "(default: different item sets are an error, exit 2)",
+    )
+    p.add_argument(
+        "--min_paired",
+        type=_positive,
+        default=DEFAULT_MIN_PAIRED,
+        metavar="N",
+        help=f"fewest paired items per task the gate accepts (default {DEFAULT_MIN_PAIRED}: fewer "
+        "could not fail a 10-point drop); fewer is an error, exit 2",
+    )
     p.add_argument(
         "--margin",
         type=_fraction,
