@@ -25,8 +25,6 @@ from medlc_core.errors import UserError, print_user_error
 from medlc_core.models import split_adapter
 from medlc_core.provenance import quiet_lm_eval_git_probe
 
-PROG = "medlc lm-eval"
-
 
 def prepare(args: argparse.Namespace) -> argparse.Namespace:
     """lm-eval's parsed arguments with medlc's additions (see the module docstring)."""
@@ -54,8 +52,8 @@ def check_exam_dir(args: argparse.Namespace) -> None:
         resolve_exam_dir(explicit)
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run lm-eval's CLI on `argv` (everything after `medlc lm-eval`); the exit code."""
+def main(argv: Sequence[str], command: str = "lm-eval") -> int:
+    """Run lm-eval's CLI on `argv` (everything after `medlc <command>`); the exit code."""
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging
 
@@ -64,7 +62,7 @@ def main(argv: Sequence[str]) -> int:
     setup_logging()
     saved = sys.argv
     # HarnessCLI reads sys.argv: it inserts lm-eval's `run` when no subcommand is named.
-    sys.argv = [PROG, *argv]
+    sys.argv = [f"medlc {command}", *argv]
     try:
         cli = HarnessCLI()
         args = cli.parse_args()  # --help ends here, before torch is imported
@@ -74,7 +72,7 @@ def main(argv: Sequence[str]) -> int:
         quiet_lm_eval_git_probe()
         cli.execute(args)
     except UserError as err:
-        return print_user_error("lm-eval", err)
+        return print_user_error(command, err)
     except SystemExit as done:  # --help, or a usage error argparse has already printed
         return done.code if isinstance(done.code, int) else 0
     finally:

@@ -4,7 +4,6 @@ and reports."""
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from rich import box
@@ -67,7 +66,9 @@ def _summary_table(board, variant: str) -> Table:
     )
     for name in columns(board, variant):
         table.add_column(
-            SHORT.get(name, name), justify="left" if name in ("model", "kind") else "right", overflow="fold"
+            escape(SHORT.get(name, name)),  # bucket names come from the exam
+            justify="left" if name in ("model", "kind") else "right",
+            overflow="fold",
         )
     for row in board.variants[variant]:
         texts = cells(row, board.buckets[variant])
@@ -75,17 +76,15 @@ def _summary_table(board, variant: str) -> Table:
     return table
 
 
-_NUMBER = r"([-+]?\d[\d.e+-]*)"
-_VALUE_OVER_CI = re.compile(rf"{_NUMBER} \[{_NUMBER}, {_NUMBER}\]")
-
-
 def _two_lines(text: str) -> str:
-    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88'."""
-    match = _VALUE_OVER_CI.fullmatch(text)
-    if match is None:
+    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88'; other text as written."""
+    from reports.leaderboard import split_estimate
+
+    estimate = split_estimate(text)
+    if estimate is None:
         return escape(text)  # a model name or other text, shown as written
-    value, low, high = match.groups()
-    return f"{value}\n[dim]{low}..{high}[/]"
+    low, high = estimate[1].split(", ")
+    return f"{estimate[0]}\n[dim]{low}..{high}[/]"
 
 
 def _report_to(results: str, out: str, variant: str | None, iters: int | None = None) -> int:

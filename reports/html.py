@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from reports import leaderboard
-from reports.leaderboard import Leaderboard, Row, cells, columns
+from reports.leaderboard import Leaderboard, Row, cells, columns, split_estimate
 from reports.plots import Figure
 
 STYLE = """
@@ -86,10 +86,14 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
 
 
 def _cell(text: str, sort_value: str, sources: list[str]) -> str:
-    # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; hovering
-    # a cell names the result folders it was computed from.
-    value, _, interval = text.partition(" [")
-    body = html.escape(value) + (f'<span class="ci">[{html.escape(interval)}</span>' if interval else "")
+    # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; any other
+    # text (a model named "tiny [v2]") is shown whole. Hovering a cell names the result
+    # folders it was computed from.
+    estimate = split_estimate(text)
+    if estimate is None:
+        body = html.escape(text)
+    else:
+        body = f'{html.escape(estimate[0])}<span class="ci">[{html.escape(estimate[1])}]</span>'
     title = f' title="{html.escape(chr(10).join(sources))}"' if sources else ""
     return f'<td data-v="{html.escape(sort_value)}"{title}>{body}</td>'
 
