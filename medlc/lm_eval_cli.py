@@ -7,7 +7,8 @@ parses the arguments:
 * medlc's task folder joins `--include_path` (any folders you give stay);
 * `--model medlc-hf` (and the baselines, where installed) are registered;
 * a LoRA adapter folder given as `pretrained=` is scored as `pretrained=<its base>,peft=<folder>`;
-* an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam ends in one line, not a traceback.
+* an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam, or a `--model_args` key the
+  model would refuse (`medlc.model_args`), ends in one line before any model loads.
 
     medlc lm-eval --model medlc-hf --model_args pretrained=gemma3-270m \\
         --tasks medlc_closedbook_cloze,medlc_openbook_cloze_1k --limit 20 \\
@@ -29,12 +30,19 @@ from medlc_core.provenance import quiet_lm_eval_git_probe
 def prepare(args: argparse.Namespace) -> argparse.Namespace:
     """lm-eval's parsed arguments with medlc's additions (see the module docstring)."""
     from medlc import scoring
+    from medlc.model_args import check_model_args
 
     if hasattr(args, "include_path"):
         given = args.include_path.split(os.pathsep) if args.include_path else []
         args.include_path = scoring.include_paths(given)
     model_args = getattr(args, "model_args", None)
     pretrained = model_args.get("pretrained") if isinstance(model_args, dict) else None
+    if isinstance(model_args, dict) and isinstance(getattr(args, "model", None), str):
+        # Every key reaches the model's constructor (lm-eval copies them to the task metadata
+        # too): one the model would refuse fails here, not once the weights are loading.
+        check_model_args(
+            args.model, model_args, "--model_args", pretrained if isinstance(pretrained, str) else None
+        )
     if isinstance(pretrained, str) and "peft" not in model_args:
         base, adapter = split_adapter(pretrained)
         if adapter:

@@ -33,6 +33,7 @@ from rich.progress import (
 )
 
 from medlc import scoring
+from medlc.model_args import check_model_args
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
@@ -161,6 +162,7 @@ def plan_run(config: HarnessConfig) -> Plan:
             )
         tasks += [t for t in _expand(index, name, f"{config.path}: tasks[{i}]") if t not in tasks]
     facts = {name: _task_facts(index, name, exam_hash) for name in tasks}
+    _check_model_args(config)
     models = resolve_roster(config)
     pairs = [
         Pair(model, task, PairKey(model.fingerprint, task, *facts[task]))
@@ -170,6 +172,16 @@ def plan_run(config: HarnessConfig) -> Plan:
     return Plan(
         config, models, tasks, {t: v for t, (v, _) in facts.items()}, exam_dir, exam_hash, pairs, with_stock
     )
+
+
+def _check_model_args(config: HarnessConfig) -> None:
+    """Every model_args key is one the backend accepts: checked before any model loads,
+    so a typo costs no load and leaves no model folder."""
+    backend = config.settings.backend
+    check_model_args(backend, config.settings.model_args, f"{config.path}: settings.model_args")
+    for spec in config.roster:
+        where = f"{config.path}: {spec.key}.model_args"
+        check_model_args(backend, spec.model_args, where, spec.pretrained)
 
 
 def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> None:
