@@ -7,8 +7,9 @@ parses the arguments:
 * medlc's task folder joins `--include_path` (any folders you give stay);
 * `--model medlc-hf` (and the baselines, where installed) are registered;
 * a LoRA adapter folder given as `pretrained=` is scored as `pretrained=<its base>,peft=<folder>`;
-* an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam, or a `--model_args` key the
-  model would refuse (`medlc.model_args`), ends in one line before any model loads.
+* an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam, a `--model_args` key the
+  model would refuse (`medlc.model_args`), or `--num_fewshot` with a medlc task (they are
+  zero-shot) ends in one line before any model loads.
 
     medlc lm-eval --model medlc-hf --model_args pretrained=gemma3-270m \\
         --tasks medlc_closedbook_cloze,medlc_openbook_cloze_1k --limit 20 \\
@@ -50,6 +51,18 @@ def prepare(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def check_fewshot(args: argparse.Namespace) -> None:
+    """medlc tasks are zero-shot: refuse `--num_fewshot` before any model loads (their
+    fewshot sampler refuses it too, for `lm_eval` itself and the Python API)."""
+    from medlc.runner.fingerprint import uses_exam
+    from medlc_tasks.prompts import refuse_fewshot
+
+    tasks = getattr(args, "tasks", None) or []
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    if any(uses_exam(str(name)) for name in names):
+        refuse_fewshot(getattr(args, "num_fewshot", None), "--num_fewshot")
+
+
 def check_exam_dir(args: argparse.Namespace) -> None:
     """Fail before any model loads when the exam the tasks would read is not there."""
     from medlc_tasks.exam.bundled import EXAM_DIR_ENV, resolve_exam_dir
@@ -76,6 +89,7 @@ def main(argv: Sequence[str], command: str = "lm-eval") -> int:
         args = cli.parse_args()  # --help ends here, before torch is imported
         scoring.register_models()
         args = prepare(args)
+        check_fewshot(args)
         check_exam_dir(args)
         quiet_lm_eval_git_probe()
         cli.execute(args)

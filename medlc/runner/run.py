@@ -41,6 +41,7 @@ from medlc.runner.roster import ResolvedModel, resolve_roster
 from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
+from medlc_tasks.prompts import refuse_fewshot
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ def plan_run(config: HarnessConfig) -> Plan:
             )
         tasks += [t for t in _expand(index, name, f"{config.path}: tasks[{i}]") if t not in tasks]
     facts = {name: _task_facts(index, name, exam_hash) for name in tasks}
+    if any(fp.uses_exam(name) for name in tasks):
+        refuse_fewshot(config.settings.num_fewshot, f"{config.path}: settings.num_fewshot")
     _check_model_args(config)
     models = resolve_roster(config)
     pairs = [
