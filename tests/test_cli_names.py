@@ -19,11 +19,11 @@ from medlc.runner.run import run
 from medlc_core.store import ResultStore
 from reports.leaderboard import md
 
+from fixtures.harness import one_model_config
 from fixtures.report_make_results import rows_for, write_pair
 
 NAME = "a [b] [/c] |d <e>"
 FIXTURES = Path(__file__).parent / "fixtures"
-EXAM = FIXTURES / "report_exam"
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = [f"q{i:03d}" for i in range(60)]
 INFO = {"kind": "general", "general_fraction": None, "n": None}
@@ -43,13 +43,7 @@ def results(root: Path, name: str = NAME) -> Path:
 @pytest.fixture(scope="module")
 def config_path(tiny_model_dir, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "names.yaml"
-    path.write_text(
-        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
-        f"roster:\n  - {{name: {json.dumps(NAME)}, kind: general, pretrained: {tiny_model_dir}}}\n"
-        "tasks: [medlc_closedbook]\n",
-        encoding="utf-8",
-    )
-    return path
+    return one_model_config(path, tiny_model_dir, ["medlc_closedbook"], name=NAME)
 
 
 def test_run_shows_the_model_name_in_its_live_progress_as_written(config_path, tmp_path):

@@ -16,20 +16,13 @@ from medlc.runner.run import run
 from medlc_core.store import DAMAGED_MARK, SAMPLES_FILE, PairKey, ResultStore
 
 from fixtures.damage import DAMAGES
-
-EXAM = Path(__file__).parent / "fixtures" / "report_exam"
+from fixtures.harness import one_model_config
 
 
 @pytest.fixture(scope="module")
 def config_path(tiny_model_dir, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "damaged.yaml"
-    path.write_text(
-        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
-        f"roster:\n  - {{name: tiny, kind: general, pretrained: {tiny_model_dir}}}\n"
-        "tasks: [medlc_closedbook, medlc_openbook_1k]\n",
-        encoding="utf-8",
-    )
-    return path
+    return one_model_config(path, tiny_model_dir, ["medlc_closedbook", "medlc_openbook_1k"])
 
 
 @pytest.fixture(scope="module")

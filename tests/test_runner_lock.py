@@ -18,7 +18,8 @@ from medlc.runner.run import plan_run, run
 from medlc_core.lock import FileLock
 from medlc_core.store import ResultStore
 
-EXAM = Path(__file__).parent / "fixtures" / "report_exam"
+from fixtures.harness import one_model_config
+
 TASKS = ("medlc_closedbook", "medlc_openbook_1k", "medlc_openbook_2k")
 # A process that takes the lock at argv[1], says so, and holds it until it is killed.
 HOLDER = (
@@ -68,14 +69,7 @@ def test_a_released_lock_leaves_no_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def config_path(tiny_model_dir, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cfg") / "lock.yaml"
-    path.write_text(
-        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
-        f"roster:\n  - {{name: tiny, kind: general, pretrained: {tiny_model_dir}}}\n"
-        f"tasks: [{', '.join(TASKS)}]\n",
-        encoding="utf-8",
-    )
-    return path
+    return one_model_config(tmp_path_factory.mktemp("cfg") / "lock.yaml", tiny_model_dir, TASKS)
 
 
 def test_run_leaves_a_pair_another_live_run_is_scoring_to_it(config_path, tmp_path):

@@ -11,18 +11,14 @@ import pytest
 from medlc.cli import main
 from medlc.model_args import ModelArgsError, check_model_args, unknown_keys
 
-EXAM = Path(__file__).parent / "fixtures" / "report_exam"
+from fixtures.harness import REPORT_EXAM, one_model_config
 
 
 def config(tmp_path: Path, model: Path, roster_args: str = "{}", settings_args: str = "{}") -> Path:
     path = tmp_path / "cfg.yaml"
-    path.write_text(
-        f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0, model_args: {settings_args}}}\n"
-        f"roster:\n  - {{name: tiny, kind: general, pretrained: {model}, model_args: {roster_args}}}\n"
-        "tasks: [medlc_closedbook]\n",
-        encoding="utf-8",
+    return one_model_config(
+        path, model, ["medlc_closedbook"], model_args=roster_args, settings_model_args=settings_args
     )
-    return path
 
 
 def test_unknown_roster_model_arg_is_refused_naming_its_key(tiny_model_dir, tmp_path, capsys):
@@ -80,7 +76,7 @@ def test_lm_eval_refuses_an_unknown_model_arg_before_loading(command, tiny_model
         "--model_args",
         f"pretrained={tiny_model_dir},exam_dir={tmp_path}",
     ]
-    argv += ["--tasks", "medlc_closedbook", "--metadata", json.dumps({"exam_dir": str(EXAM)})]
+    argv += ["--tasks", "medlc_closedbook", "--metadata", json.dumps({"exam_dir": str(REPORT_EXAM)})]
     argv += ["--output_path", str(tmp_path / "out")]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -8,31 +8,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from medlc.cli import main
 from medlc_tasks.prompts import FewShotError
 
+from fixtures.harness import one_model_config
 from tasks_support import FIXTURE_EXAM, TASKS_DIR, ScriptedLM, evaluate
 
 REASON = "medlc tasks are zero-shot, got num_fewshot=2; shots would come from the test split"
 
 
-def harness_config(tmp_path: Path, model: Path) -> Path:
-    path = tmp_path / "cfg.yaml"
-    path.write_text(
-        f"settings: {{device: cpu, exam_dir: {FIXTURE_EXAM}, bootstrap_iters: 0}}\n"
-        f"roster:\n  - {{name: tiny, kind: general, pretrained: {model}}}\n"
-        "tasks: [medlc_openbook]\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def test_harness_config_asking_for_shots_is_refused_before_any_model_loads(tiny_model_dir, tmp_path, capsys):
-    cfg = harness_config(tmp_path, tiny_model_dir)
+    cfg = one_model_config(tmp_path / "cfg.yaml", tiny_model_dir, ["medlc_openbook"], exam=FIXTURE_EXAM)
     argv = ["run", str(cfg), "--output_path", str(tmp_path / "results"), "--set", "settings.num_fewshot=2"]
     assert main(argv) == 2
     assert capsys.readouterr().err == f"medlc run: {cfg}: settings.num_fewshot: {REASON}" + (
