@@ -1,8 +1,10 @@
 """`medlc run CONFIG`: score every model x task the same way, one results folder per pair.
 
 Each model is loaded once for all of its pending tasks; each (model, task) pair is still
-written on its own, atomically, so a killed run resumes where it stopped and a finished
-pair is never scored twice. `--shard i/N` gives machine i a contiguous block of the
+written on its own, atomically and under its own lock, so a killed run resumes where it
+stopped, a finished pair (one whose DONE record matches its files) is never scored twice,
+a damaged one is set aside and scored again, and two runs on one results directory share
+the pairs instead of both scoring them. `--shard i/N` gives machine i a contiguous block of the
 (model-major) pair list, which keeps model loads per machine low; shards write disjoint
 folders, so their results merge by copying directories together.
 """
@@ -38,6 +40,7 @@ from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
+from medlc_core.lock import FileLock
 from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
@@ -319,15 +322,7 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             for pair in todo:
                 progress.update(bar, description=f"{escape(model.name)} / {escape(pair.task)}")
                 with store.lock(pair.key) as lock:
-                    if not lock.acquire():
-                        summary.busy.append(Busy(pair.key, lock.holder()))
-                        console.print(
-                            f"[yellow]busy:[/] {escape(str(store.pair_dir(pair.key)))} is being scored by "
-                            f"another run ({escape(summary.busy[-1].holder)}); left to it"
-                        )
-                        progress.advance(bar)
-                        continue
-                    if _claimed_pair_needs_no_scoring(store, pair, console, summary):
+                    if not _ready_to_score(store, pair, lock, console, summary):
                         progress.advance(bar)
                         continue
                     pair_started = time.time()
@@ -349,13 +344,22 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
         progress.update(bar, description="done")
 
 
-def _claimed_pair_needs_no_scoring(store: ResultStore, pair: Pair, console: Console, summary) -> bool:
-    """With the pair's lock held: True if another run finished it meanwhile; otherwise
-    clear what a killed run left and set a damaged folder aside, saying so."""
+def _ready_to_score(
+    store: ResultStore, pair: Pair, lock: FileLock, console: Console, summary: RunSummary
+) -> bool:
+    """Take the pair's lock and make its place ready; False, noted in `summary`, when another
+    live run holds the pair or finished it meanwhile. A damaged folder is set aside, saying so."""
+    if not lock.acquire():
+        summary.busy.append(Busy(pair.key, lock.holder()))
+        console.print(
+            f"[yellow]busy:[/] {escape(str(store.pair_dir(pair.key)))} is being scored by another run "
+            f"({escape(summary.busy[-1].holder)}); left to it"
+        )
+        return False
     status = store.status(pair.key)
     if status.done:
         summary.skipped.append(pair.key)
-        return True
+        return False
     if status.problem is not None:
         folder = store.pair_dir(pair.key)
         aside = store.set_aside(pair.key)
@@ -365,4 +369,4 @@ def _claimed_pair_needs_no_scoring(store: ResultStore, pair: Pair, console: Cons
             f"set aside as {escape(aside.name)} and scored again"
         )
     store.clear_partial(pair.key)
-    return False
+    return True
