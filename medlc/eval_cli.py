@@ -43,4 +43,4 @@ def with_defaults(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str]) -> int:
     if {"-h", "--help"} & set(argv):
         print(__doc__)
-    return lm_eval_cli.main(with_defaults(argv))
+    return lm_eval_cli.main(with_defaults(argv), command="eval")

@@ -4,7 +4,6 @@ and reports."""
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from rich import box
@@ -34,10 +33,17 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config or packaged_config("default"), args.set)
     out = _stdout()
     summary = run(config, args.output_path, shard=parse_shard(args.shard), console=out)
+    damaged = f" ({len(summary.damaged)} of them damaged and rescored)" if summary.damaged else ""
     out.print(
-        f"[bold]{len(summary.scored)}[/] pair(s) scored, {len(summary.skipped)} already done, "
+        f"[bold]{len(summary.scored)}[/] pair(s) scored{damaged}, {len(summary.skipped)} already done, "
         f"in {summary.wall_seconds:.0f} s -> {escape(str(summary.results_dir))}"
     )
+    if summary.busy:
+        holders = escape(", ".join(sorted({b.holder for b in summary.busy})))
+        console.print(
+            f"[yellow]warning:[/] {len(summary.busy)} pair(s) left to another run still scoring them "
+            f"({holders}); run again once it ends to confirm every pair is done"
+        )
     out.print(f"run log: {escape(str(summary.log_path))} ({summary.warnings} warning(s))")
     if args.report:
         return _report_to(args.output_path, args.report, None)
@@ -61,7 +67,9 @@ def _summary_table(board, variant: str) -> Table:
     )
     for name in columns(board, variant):
         table.add_column(
-            SHORT.get(name, name), justify="left" if name in ("model", "kind") else "right", overflow="fold"
+            escape(SHORT.get(name, name)),  # bucket names come from the exam
+            justify="left" if name in ("model", "kind") else "right",
+            overflow="fold",
         )
     for row in board.variants[variant]:
         texts = cells(row, board.buckets[variant])
@@ -69,17 +77,17 @@ def _summary_table(board, variant: str) -> Table:
     return table
 
 
-_NUMBER = r"([-+]?\d[\d.e+-]*)"
-_VALUE_OVER_CI = re.compile(rf"{_NUMBER} \[{_NUMBER}, {_NUMBER}\]( \S+)?")
-
-
 def _two_lines(text: str) -> str:
-    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88' (a trailing mark stays by the value)."""
-    match = _VALUE_OVER_CI.fullmatch(text)
-    if match is None:
+    """'0.625 [0.25, 0.88]' -> '0.625' over a dim '0.25..0.88' (a trailing mark stays by the
+    value); other text as written."""
+    from reports.leaderboard import split_estimate
+
+    estimate = split_estimate(text)
+    if estimate is None:
         return escape(text)  # a model name or other text, shown as written
-    value, low, high, mark = match.groups()
-    return f"{value}{escape(mark or '')}\n[dim]{low}..{high}[/]"
+    value, interval, mark = estimate
+    low, high = interval.split(", ")
+    return f"{value}{escape(mark)}\n[dim]{low}..{high}[/]"
 
 
 def _report_to(results: str, out: str, variant: str | None, iters: int | None = None) -> int:
@@ -108,21 +116,38 @@ def _report(args: argparse.Namespace) -> int:
     return _report_to(args.results_dir, out, args.variant, args.bootstrap_iters)
 
 
+def _gaps_table(gaps) -> Table:
+    """What keeps the gate from a verdict, one row per task (printed before the error line)."""
+    table = Table(title="the gate cannot compare these runs as they are", title_justify="left")
+    for name in ("task", "problem", "detail"):
+        table.add_column(name, overflow="fold")
+    for gap in gaps:
+        table.add_row(escape(gap.task), escape(gap.problem), escape(gap.detail))
+    return table
+
+
 @reports_user_errors("check")
 def _check(args: argparse.Namespace) -> int:
-    from reports.check import check
+    from reports.check import GateRefused, check
 
-    result = check(
-        args.baseline,
-        args.candidate,
-        baseline_model=args.baseline_model,
-        candidate_model=args.candidate_model,
-        tasks=args.tasks.split(",") if args.tasks else None,
-        margin=args.margin,
-        alpha=args.alpha,
-        mid_p=args.mid_p,
-        correction=args.correction,
-    )
+    try:
+        result = check(
+            args.baseline,
+            args.candidate,
+            baseline_model=args.baseline_model,
+            candidate_model=args.candidate_model,
+            tasks=args.tasks.split(",") if args.tasks else None,
+            margin=args.margin,
+            alpha=args.alpha,
+            mid_p=args.mid_p,
+            correction=args.correction,
+            allow_missing=args.allow_missing,
+            intersect_items=args.intersect_items,
+            min_paired=args.min_paired,
+        )
+    except GateRefused as err:
+        console.print(_gaps_table(err.gaps))
+        raise
     table = Table(
         title=f"regression gate: {escape(result.candidate)} vs baseline {escape(result.baseline)} "
         f"(margin {result.margin:g}, alpha {result.alpha:g}, {result.correction})"
@@ -145,12 +170,24 @@ def _check(args: argparse.Namespace) -> int:
             verdict,
         )
     _stdout().print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.failed:
         worse = escape(", ".join(row.task for row in result.rows if row.worse))
         console.print(f"[bold red]FAIL[/]: candidate is significantly worse on {worse}")
         return 1
     console.print("[green]PASS[/]: no gated task is significantly worse")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -161,6 +198,8 @@ def _fraction(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from reports.check import DEFAULT_MIN_PAIRED  # numpy, no torch: `--help` stays light
+
     p = subparsers.add_parser("run", help="score every model x task of a harness config", allow_abbrev=False)
     p.add_argument(
         "config",
@@ -206,7 +245,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for side in ("baseline", "candidate"):
         model = p.add_argument(f"--{side}_model", help=f"model name when the {side} dir holds several")
         add_alias(p, f"--{side}-model", model)
-    p.add_argument("--tasks", help="comma-separated tasks to gate (default: all scored on both sides)")
+    p.add_argument("--tasks", help="comma-separated tasks to gate (default: every task either side scored)")
+    p.add_argument(
+        "--allow_missing",
+        action="store_true",
+        help="gate only the tasks both sides scored, listing the others as warnings "
+        "(default: a task scored on one side only is an error, exit 2)",
+    )
+    p.add_argument(
+        "--intersect_items",
+        action="store_true",
+        help="gate a task whose item sets differ on the items both sides scored, with a warning "
+        "(default: different item sets are an error, exit 2)",
+    )
+    p.add_argument(
+        "--min_paired",
+        type=_positive,
+        default=DEFAULT_MIN_PAIRED,
+        metavar="N",
+        help=f"fewest paired items per task the gate accepts (default {DEFAULT_MIN_PAIRED}: fewer "
+        "could not fail a 10-point drop); fewer is an error, exit 2",
+    )
     p.add_argument(
         "--margin",
         type=_fraction,

@@ -118,6 +118,8 @@ def template(family: Family) -> dict:
             "doc_to_target": "answer_index",
             "target_delimiter": CLOZE_DELIMITER if variant == "cloze" else LETTER_DELIMITER,
         }
+    # Zero-shot by design: the sampler refuses any shot (see prompts.refuse_fewshot).
+    config["fewshot_config"] = {"sampler": Function("utils.ZeroShotSampler")}
     config |= {
         "process_results": Function(f"utils.process_results_{variant}"),
         "metric_list": metric_list,

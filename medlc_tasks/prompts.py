@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from medlc_core.errors import UserError
+
 Variant = Literal["letter", "cloze", "gen"]
 VARIANTS: tuple[str, ...] = ("letter", "cloze", "gen")
 
@@ -50,6 +52,25 @@ _GEN_INSTRUCTION = {
     False: "本题为单选题。只写出正确选项的字母，不要解释。",
     True: "本题为多选题。只写出全部正确选项的字母（如 ACD），不要解释。",
 }
+
+
+class FewShotError(UserError, ValueError):
+    """Few-shot examples asked of a medlc task, which is zero-shot by design."""
+
+
+def refuse_fewshot(num_fewshot: int, where: str) -> None:
+    """Raise FewShotError unless `num_fewshot` asks for no examples (0 or None).
+
+    medlc tasks have only a test split, so lm-eval would draw the shots from it: other
+    exam items, with their answers (counterfactual keys included) and their books, would
+    sit in the prompt, leaking answers and making it several times longer.
+    """
+    if num_fewshot:
+        raise FewShotError(
+            f"{where}: medlc tasks are zero-shot, got num_fewshot={num_fewshot}; shots would come "
+            "from the test split, putting other exam items, their answers and their books in the "
+            "prompt; use 0 (or leave it unset) for medlc tasks"
+        )
 
 
 def _get(record: Any, name: str) -> Any:

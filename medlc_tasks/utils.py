@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import datasets
+from lm_eval.api.samplers import ContextSampler
 
 from medlc_tasks import metrics, prompts
 from medlc_tasks.exam.bundled import resolve_exam_dir
@@ -100,3 +101,12 @@ process_results_letter = metrics.score_letter
 process_results_cloze = metrics.score_cloze
 process_results_gen = metrics.score_gen
 total = metrics.total
+
+
+class ZeroShotSampler(ContextSampler):
+    """`fewshot_config.sampler` of every medlc task: asked for any shot (lm_eval's
+    `--num_fewshot`, `simple_evaluate(num_fewshot=...)`), it refuses with the reason."""
+
+    def sample(self, n: int, eval_doc: Any = None, df: Any = None, **kwargs: Any) -> list:
+        prompts.refuse_fewshot(n, "num_fewshot")
+        return []

@@ -13,8 +13,10 @@ task's own config inside the results (`configs.<task>`: `dataset_kwargs.prompt_v
 `dataset_kwargs.exam_bucket`, `metadata.headline_metric`), never from its name.
 
 The leaderboard is computed from the per-sample logs, not from lm-eval's aggregate, so
-every number has an item-level bootstrap interval; each task's mean is checked against the
-aggregate lm-eval wrote, and a disagreement is an error (a corrupted or edited log).
+every number has an item-level bootstrap interval. Nothing damaged is read: a pair folder
+must match the sha256 its DONE records, each log must hold as many items as lm-eval says
+it scored (`n-samples`), and each task's mean must equal the aggregate lm-eval wrote; any
+disagreement is an error naming the file (a corrupted, cut or edited log).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from medlc_core.store import (
     ResultStore,
     read_sample_file,
     read_samples,
+    verify_pair,
 )
 
 VARIANTS = ("letter", "cloze", "gen")
@@ -228,6 +231,16 @@ def item_scores(
     return items
 
 
+def _check_item_count(results: dict[str, Any], task: str, items: int, path: Path) -> None:
+    """A log with lines lost (cut short, edited) holds fewer items than lm-eval scored."""
+    scored = ((results.get("n-samples") or {}).get(task) or {}).get("effective")
+    if isinstance(scored, int) and scored != items:
+        raise ResultsError(
+            f"{path}: the per-sample log of {task} holds {items} item(s) but its results JSON says "
+            f"{scored} were scored; the log is incomplete or edited"
+        )
+
+
 def _check_against_aggregate(run: TaskRun) -> None:
     aggregate = run.results.get("results", {}).get(run.task, {}).get(f"{run.metric},{run.filter}")
     if not isinstance(aggregate, (int, float)) or not run.items:
@@ -272,12 +285,14 @@ def task_run(
         facts,
         None if backend is None else backend["left_cut_requests"],
     )
+    _check_item_count(results, task, len(run.items), path)
     _check_against_aggregate(run)
     return run
 
 
 def read_pair(pair_dir: Path, model: ModelInfo) -> TaskRun:
-    """One pair folder of `medlc run`'s store."""
+    """One pair folder of `medlc run`'s store, refused unless its DONE vouches for it."""
+    verify_pair(pair_dir)
     results = _load_json(pair_dir / RESULTS_FILE)
     record = _load_json(pair_dir / RECORD_FILE)
     task = pair_dir.parent.parent.name

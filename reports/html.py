@@ -7,8 +7,8 @@ import html
 from pathlib import Path
 
 from reports import leaderboard
-from reports.baselines import ABOVE_COUNT, MATCHED_MARK, footnotes
-from reports.leaderboard import Leaderboard, Row, cells, columns
+from reports.baselines import ABOVE_COUNT, footnotes
+from reports.leaderboard import Leaderboard, Row, cells, columns, split_estimate
 from reports.plots import Figure
 
 STYLE = """
@@ -91,13 +91,18 @@ def _sort_values(row: Row, buckets: list[str]) -> list[str]:
 
 
 def _cell(text: str, sort_value: str, sources: list[str]) -> str:
-    # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; hovering
-    # a cell names the result folders it was computed from. A baseline-matched score's
-    # mark stays beside the value.
-    matched = text.endswith(f" {MATCHED_MARK}")
-    value, _, interval = text.removesuffix(f" {MATCHED_MARK}").partition(" [")
-    body = html.escape(value) + (f' <span class="mark">{MATCHED_MARK}</span>' if matched else "")
-    body += f'<span class="ci">[{html.escape(interval)}</span>' if interval else ""
+    # "0.625 [0.51, 0.74]" shows the interval under the value, smaller and grey; any other
+    # text (a model named "tiny [v2]") is shown whole. A baseline-matched score's mark stays
+    # beside the value. Hovering a cell names the result folders it was computed from.
+    estimate = split_estimate(text)
+    if estimate is None:
+        body = html.escape(text)
+    else:
+        value, interval, mark = estimate
+        body = html.escape(value) + (
+            f' <span class="mark">{html.escape(mark.strip())}</span>' if mark else ""
+        )
+        body += f'<span class="ci">[{html.escape(interval)}]</span>'
     title = f' title="{html.escape(chr(10).join(sources))}"' if sources else ""
     return f'<td data-v="{html.escape(sort_value)}"{title}>{body}</td>'
 

@@ -20,6 +20,7 @@ config names, `metadata.headline_metric`: `acc` for letter and generative tasks,
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -319,6 +320,35 @@ def fmt(e: Estimate | None, signed: bool = False) -> str:
     return f"{e.value:{sign}.3f} [{e.low:{sign}.2f}, {e.high:{sign}.2f}]"
 
 
+_NUMBER = r"[-+]?\d[\d.e+-]*"
+_ESTIMATE = re.compile(rf"({_NUMBER}) \[({_NUMBER}, {_NUMBER})\]( {MATCHED_MARK})?")
+
+
+def split_estimate(text: str) -> tuple[str, str, str] | None:
+    """A cell `fmt` wrote, as (value, 'low, high', mark), the mark being " †" for a score a
+    baseline matches and "" otherwise; None for any other text (a model name such as
+    'tiny [v2]' is a name, not a value over an interval)."""
+    match = _ESTIMATE.fullmatch(text)
+    return None if match is None else (match.group(1), match.group(2), match.group(3) or "")
+
+
+# What ends a Markdown table cell, or turns text into raw HTML, an entity, emphasis, code or
+# a link. An underscore inside a word (`medlc_openbook_1k`) is plain text and stays as is.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]~|]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
+
+
+def md(text: object) -> str:
+    """User text (a model, task or bucket name, a path) shown as written in Markdown."""
+    escaped = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+    return "".join(_MD_ENTITIES.get(c, c) for c in escaped)
+
+
+def md_code(text: str) -> str:
+    """Text as a code span; in a table only `|` needs escaping there (GFM)."""
+    return md(text) if "`" in text else "`" + text.replace("|", "\\|") + "`"
+
+
 def columns(board: Leaderboard, variant: str) -> list[str]:
     return (
         ["model", "kind", "general fraction", "volume", "closed"]
@@ -359,36 +389,39 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
 
 def to_markdown(board: Leaderboard) -> str:
     lines = ["# medlc leaderboard", ""]
-    lines += [f"> warning: {w}" for w in board.warnings]
+    lines += [f"> warning: {md(w)}" for w in board.warnings]
     for variant, rows in board.variants.items():
         metric = "/".join(sorted({r.metric for r in rows}))
         lines += [f"## {variant} variant (metric `{metric}`, 95% bootstrap CI)", ""]
         head = columns(board, variant)
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(map(md, head)) + " |", "|" + "---|" * len(head)]
         for row in rows:
-            texts = cells(row, board.buckets[variant])
+            texts = cells(row, board.buckets[variant])  # numbers as `fmt` wrote them
+            texts = [t if split_estimate(t) else md(t) for t in texts]  # names escaped
             if row.baseline:  # baselines in italics: a floor, not a contender
                 texts[0] = f"*{texts[0]}*"
             lines.append("| " + " | ".join(texts) + " |")
         lines.append("")
         notes = footnotes(rows)
-        lines += [f"- {note}" for note in notes] + ([""] if notes else [])
+        lines += [f"- {md(note)}" for note in notes] + ([""] if notes else [])
     if board.other:
         lines += ["## other tasks", "", "| model | task | metric | score |", "|---|---|---|---|"]
-        lines += [f"| {o.model} | {o.task} | {o.metric} | {fmt(o.estimate)} |" for o in board.other]
+        lines += [
+            f"| {md(o.model)} | {md(o.task)} | {md(o.metric)} | {fmt(o.estimate)} |" for o in board.other
+        ]
         lines.append("")
     p = board.provenance
     lines += ["## provenance", ""]
     lines += [
-        f"- {lib}: {', '.join(v)}"
+        f"- {lib}: {md(', '.join(v))}"
         for lib, v in p["versions"].items()
         if lib in ("medlc", "lm_eval", "transformers", "torch")
     ]
     lines += [
-        f"- exam data: {', '.join(p['exam_hashes']) or '–'}",
-        f"- task versions: {', '.join(f'{t} v{v}' for t, v in p['task_versions'].items())}",
-        f"- backend: {', '.join(p['backends'])}",
-        f"- scored: {p['scored_from']} .. {p['scored_to']}; report: {p['report_date']}",
+        f"- exam data: {md(', '.join(p['exam_hashes'])) or '–'}",
+        f"- task versions: {md(', '.join(f'{t} v{v}' for t, v in p['task_versions'].items()))}",
+        f"- backend: {md(', '.join(map(str, p['backends'])))}",
+        f"- scored: {md(p['scored_from'])} .. {md(p['scored_to'])}; report: {p['report_date']}",
         "",
     ]
     lines += [
@@ -402,7 +435,7 @@ def to_markdown(board: Leaderboard) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {task} | `{t['metric_key']}` | {t['yaml'] or '–'} | {t['scorer'] or '–'} |"
+        f"| {md(task)} | {md_code(t['metric_key'])} | {md(t['yaml'] or '–')} | {md(t['scorer'] or '–')} |"
         for task, t in p["tasks"].items()
     ]
     lines.append("")

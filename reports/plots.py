@@ -7,6 +7,7 @@ baselines are drawn like models and marked: hatched grey bars, "(baseline)" in l
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from medlc_core.atomic import atomic_write  # noqa: E402
 from reports.leaderboard import Leaderboard, Row  # noqa: E402
 from reports.stats import Estimate  # noqa: E402
 
@@ -27,6 +29,8 @@ BASELINE_HATCH = "//"
 
 # Same inputs give byte-identical SVGs: no timestamps, fixed element ids.
 matplotlib.rcParams["svg.hashsalt"] = "medlc"
+# Labels are names (models, buckets): a `$` in one is a dollar sign, not mathtext.
+matplotlib.rcParams["text.parse_math"] = False
 SAVE_META = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
@@ -44,10 +48,17 @@ def _slug(text: str) -> str:
 
 
 def _save(fig, out: Path, name: str, title: str) -> Figure:
-    out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
-    fig.savefig(png, dpi=120, bbox_inches="tight", metadata=SAVE_META["png"])
-    fig.savefig(svg, bbox_inches="tight", metadata=SAVE_META["svg"])
+    for path, options in ((png, {"dpi": 120}), (svg, {})):
+        buffer = io.BytesIO()  # written whole, like every report file (atomic_write)
+        fig.savefig(
+            buffer,
+            format=path.suffix[1:],
+            bbox_inches="tight",
+            metadata=SAVE_META[path.suffix[1:]],
+            **options,
+        )
+        atomic_write(path, buffer.getvalue())
     plt.close(fig)
     return Figure(name, title, png, svg)
 

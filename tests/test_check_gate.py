@@ -13,13 +13,12 @@ import pytest
 from medlc.cli import main
 from medlc.runner.config import load_config
 from medlc.runner.run import run
-from medlc_core.provenance import sha256_file
-from medlc_core.store import DONE_FILE, RECORD_FILE, RESULTS_FILE, SAMPLES_FILE, ResultStore
+from medlc_core.store import RESULTS_FILE, SAMPLES_FILE, ResultStore
 from medlc_tasks.exam.build import build_exam
 from medlc_tasks.exam.bundled import bundled_sources
 from reports.check import check
 
-from fixtures.report_make_results import rows_for, write_pair
+from fixtures.report_make_results import rehash, rows_for, write_pair
 
 EXAM = Path(__file__).parent / "fixtures" / "report_exam"
 ITEMS = [f"q{i:03d}" for i in range(400)]
@@ -91,8 +90,7 @@ def copy_with_flipped_answers(results: Path, dest: Path, task: str, fraction: fl
     (folder / RESULTS_FILE).write_text(
         json.dumps(results_json, ensure_ascii=False, indent=2), encoding="utf-8"
     )
-    digests = {name: sha256_file(folder / name) for name in (RESULTS_FILE, SAMPLES_FILE, RECORD_FILE)}
-    (folder / DONE_FILE).write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
+    rehash(folder)
     return [str(row["doc"]["id"]) for row in right[:wanted]]
 
 
@@ -164,7 +162,7 @@ def test_gating_only_named_tasks_ignores_the_others(baseline, tmp_path):
 def test_gated_task_missing_from_the_candidate_is_an_error_not_a_pass(baseline, tmp_path, capsys):
     cand = write_model(tmp_path / "cand", "model", {"medlc_closedbook": RIGHT})
     assert gate("--baseline", str(baseline), "--candidate", str(cand), "--tasks", "medlc_openbook_1k") == 2
-    assert "not scored: medlc_openbook_1k (candidate)" in capsys.readouterr().err
+    assert "medlc_openbook_1k: not scored in the candidate" in capsys.readouterr().err
 
 
 def test_runs_on_different_exam_data_cannot_be_paired(baseline, tmp_path, capsys):
@@ -199,7 +197,8 @@ def test_results_folder_with_several_models_needs_a_model_name(baseline, tmp_pat
 
 @pytest.fixture(scope="module")
 def two_real_runs(tiny_model_dir, tmp_path_factory):
-    """The same tiny model scored twice, by two separate runs into two results folders."""
+    """The same tiny model scored twice, by two separate runs into two results folders
+    (on the 6-item fixture exam, so the gate is told to accept 6 paired items)."""
     cfg = tmp_path_factory.mktemp("cfg") / "gate.yaml"
     cfg.write_text(
         f"settings: {{device: cpu, exam_dir: {EXAM}, bootstrap_iters: 0}}\n"
@@ -215,11 +214,11 @@ def two_real_runs(tiny_model_dir, tmp_path_factory):
 
 def test_same_model_scored_twice_passes(two_real_runs, capsys):
     first, second = two_real_runs
-    assert gate("--baseline", str(first), "--candidate", str(second)) == 0
+    assert gate("--baseline", str(first), "--candidate", str(second), "--min_paired", "6") == 0
     table = capsys.readouterr().out
     assert "medlc_closedbook" in table and "medlc_openbook_cloze_1k" in table and "WORSE" not in table
 
 
 def test_same_model_scored_twice_has_no_discordant_items(two_real_runs):
-    result = check(*two_real_runs)
+    result = check(*two_real_runs, min_paired=6)
     assert [(r.baseline_only, r.candidate_only) for r in result.rows] == [(0, 0), (0, 0)]

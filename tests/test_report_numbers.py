@@ -112,11 +112,14 @@ def test_each_cell_names_the_result_folders_it_came_from(board):
 def test_edited_per_sample_log_that_disagrees_with_results_json_is_an_error(tmp_path):
     import shutil
 
+    from fixtures.report_make_results import rehash
+
     shutil.copytree(FIXTURE, tmp_path / "r")
     samples = next((tmp_path / "r").glob("*/medlc_closedbook/1.0/*/samples.jsonl"))
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     rows[0]["acc"] = 1.0 - rows[0]["acc"]
     samples.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    rehash(samples.parent)  # digests that vouch for the edit: the aggregate still disagrees
     with pytest.raises(ResultsError, match="per-sample acc averages"):
         collect(tmp_path / "r")
 
@@ -144,9 +147,12 @@ def test_footer_traces_each_task_to_its_metric_key_yaml_and_scorer(tmp_path):
 def test_variant_and_bucket_come_from_the_task_config_not_its_name(tmp_path):
     import shutil
 
+    from fixtures.report_make_results import rehash
+
     shutil.copytree(FIXTURE, tmp_path / "r")
     for results in (tmp_path / "r").glob("*/medlc_openbook_2k/1.0/*/results.json"):
         data = json.loads(results.read_text())
         data["configs"]["medlc_openbook_2k"]["dataset_kwargs"]["exam_bucket"] = "3k"
         results.write_text(json.dumps(data))
+        rehash(results.parent)
     assert leaderboard.build(collect(tmp_path / "r"), iters=50).buckets["letter"] == ["1k", "3k"]

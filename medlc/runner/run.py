@@ -1,8 +1,10 @@
 """`medlc run CONFIG`: score every model x task the same way, one results folder per pair.
 
 Each model is loaded once for all of its pending tasks; each (model, task) pair is still
-written on its own, atomically, so a killed run resumes where it stopped and a finished
-pair is never scored twice. `--shard i/N` gives machine i a contiguous block of the
+written on its own, atomically and under its own lock, so a killed run resumes where it
+stopped, a finished pair (one whose DONE record matches its files) is never scored twice,
+a damaged one is set aside and scored again, and two runs on one results directory share
+the pairs instead of both scoring them. `--shard i/N` gives machine i a contiguous block of the
 (model-major) pair list, which keeps model loads per machine low; shards write disjoint
 folders, so their results merge by copying directories together.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,14 +35,17 @@ from rich.progress import (
 )
 
 from medlc import scoring
+from medlc.model_args import check_model_args
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
 from medlc.runner.roster import ResolvedModel, resolve_roster
 from medlc.runner.sampling import task_samples
+from medlc_core.lock import FileLock
 from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 from medlc_core.store import PairKey, ResultStore, samples_to_jsonl
+from medlc_tasks.prompts import refuse_fewshot
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,23 @@ class Plan:
     with_stock: bool  # whether lm-eval's own task folders are needed
 
 
+@dataclass(frozen=True)
+class Damaged:
+    """A pair folder whose DONE did not vouch for its files: set aside, then rescored."""
+
+    key: PairKey
+    problem: str
+    set_aside: Path
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A pair another live run was scoring: left to it, not scored twice."""
+
+    key: PairKey
+    holder: str  # 'pid 123 on host-a since ...'
+
+
 @dataclass
 class RunSummary:
     results_dir: Path
@@ -70,6 +93,8 @@ class RunSummary:
     log_path: Path | None = None
     scored: list[PairKey] = field(default_factory=list)
     skipped: list[PairKey] = field(default_factory=list)
+    damaged: list[Damaged] = field(default_factory=list)
+    busy: list[Busy] = field(default_factory=list)
     wall_seconds: float = 0.0
     warnings: int = 0  # warnings in the run log
 
@@ -142,6 +167,9 @@ def plan_run(config: HarnessConfig) -> Plan:
             )
         tasks += [t for t in _expand(index, name, f"{config.path}: tasks[{i}]") if t not in tasks]
     facts = {name: _task_facts(index, name, exam_hash) for name in tasks}
+    if any(fp.uses_exam(name) for name in tasks):
+        refuse_fewshot(config.settings.num_fewshot, f"{config.path}: settings.num_fewshot")
+    _check_model_args(config)
     models = resolve_roster(config)
     pairs = [
         Pair(model, task, PairKey(model.fingerprint, task, *facts[task]))
@@ -151,6 +179,16 @@ def plan_run(config: HarnessConfig) -> Plan:
     return Plan(
         config, models, tasks, {t: v for t, (v, _) in facts.items()}, exam_dir, exam_hash, pairs, with_stock
     )
+
+
+def _check_model_args(config: HarnessConfig) -> None:
+    """Every model_args key is one the backend accepts: checked before any model loads,
+    so a typo costs no load and leaves no model folder."""
+    backend = config.settings.backend
+    check_model_args(backend, config.settings.model_args, f"{config.path}: settings.model_args")
+    for spec in config.roster:
+        where = f"{config.path}: {spec.key}.model_args"
+        check_model_args(backend, spec.model_args, where, spec.pretrained)
 
 
 def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> None:
@@ -258,8 +296,9 @@ def run(
 def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -> None:
     plan = plan_run(config)
     mine = select_shard(plan.pairs, *shard)
-    pending = [p for p in mine if not store.is_done(p.key)]
-    summary.skipped = [p.key for p in mine if store.is_done(p.key)]
+    status = {p.key: store.status(p.key) for p in mine}
+    pending = [p for p in mine if not status[p.key].done]
+    summary.skipped = [p.key for p in mine if status[p.key].done]
     _check_requirements(list({p.model.fingerprint: p.model for p in pending}.values()), config)
     with _progress(console) as progress:
         bar = progress.add_task("scoring", total=len(mine), completed=len(summary.skipped))
@@ -267,7 +306,7 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             todo = [p for p in pending if p.model.fingerprint == model.fingerprint]
             if not todo:
                 continue
-            progress.update(bar, description=f"{model.name}: loading")
+            progress.update(bar, description=f"{escape(model.name)}: loading", refresh=True)
             model_args = model.backend_args()
             s = config.settings
             lm = scoring.build_lm(model.backend, model_args, s.batch_size, s.device)
@@ -275,17 +314,20 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             store.write_model(model.fingerprint, model.info())
             manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
             for pair in todo:
-                progress.update(bar, description=f"{model.name} / {pair.task}")
-                store.clear_partial(pair.key)
-                pair_started = time.time()
-                results, samples = score_pair(lm, pair, plan, manager, model_args)
-                store.write_pair(
-                    pair.key,
-                    results,
-                    samples_to_jsonl(samples),
-                    _record(pair, plan, shard, pair_started),
-                    compress_samples=config.settings.compress_samples,
-                )
+                progress.update(bar, description=f"{escape(model.name)} / {escape(pair.task)}")
+                with store.lock(pair.key) as lock:
+                    if not _ready_to_score(store, pair, lock, console, summary):
+                        progress.advance(bar)
+                        continue
+                    pair_started = time.time()
+                    results, samples = score_pair(lm, pair, plan, manager, model_args)
+                    store.write_pair(
+                        pair.key,
+                        results,
+                        samples_to_jsonl(samples),
+                        _record(pair, plan, shard, pair_started),
+                        compress_samples=config.settings.compress_samples,
+                    )
                 summary.scored.append(pair.key)
                 progress.advance(bar)
                 if after_pair is not None:
@@ -294,3 +336,31 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             gc.collect()
             _free_accelerator()
         progress.update(bar, description="done")
+
+
+def _ready_to_score(
+    store: ResultStore, pair: Pair, lock: FileLock, console: Console, summary: RunSummary
+) -> bool:
+    """Take the pair's lock and make its place ready; False, noted in `summary`, when another
+    live run holds the pair or finished it meanwhile. A damaged folder is set aside, saying so."""
+    if not lock.acquire():
+        summary.busy.append(Busy(pair.key, lock.holder()))
+        console.print(
+            f"[yellow]busy:[/] {escape(str(store.pair_dir(pair.key)))} is being scored by another run "
+            f"({escape(summary.busy[-1].holder)}); left to it"
+        )
+        return False
+    status = store.status(pair.key)
+    if status.done:
+        summary.skipped.append(pair.key)
+        return False
+    if status.problem is not None:
+        folder = store.pair_dir(pair.key)
+        aside = store.set_aside(pair.key)
+        summary.damaged.append(Damaged(pair.key, status.problem, aside))
+        console.print(
+            f"[yellow]damaged:[/] {escape(str(folder))}: {escape(status.problem)}; "
+            f"set aside as {escape(aside.name)} and scored again"
+        )
+    store.clear_partial(pair.key)
+    return True
