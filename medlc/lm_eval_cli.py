@@ -7,6 +7,7 @@ parses the arguments:
 * medlc's task folder joins `--include_path` (any folders you give stay);
 * `--model medlc-hf` (and the baselines, where installed) are registered;
 * a LoRA adapter folder given as `pretrained=` is scored as `pretrained=<its base>,peft=<folder>`;
+* flags are matched exactly, never by prefix (`--model_arg` is an error, not `--model_args`);
 * an `exam_dir` (or $MEDLC_EXAM_DIR) that is not a built exam, a `--model_args` key the
   model would refuse (`medlc.model_args`), or `--num_fewshot` with a medlc task (they are
   zero-shot) ends in one line before any model loads.
@@ -73,6 +74,16 @@ def check_exam_dir(args: argparse.Namespace) -> None:
         resolve_exam_dir(explicit)
 
 
+def exact_flags_only(parser: argparse.ArgumentParser) -> None:
+    """No prefix matching in lm-eval's parser or its subcommands: a shortened flag
+    (`--model` read as `--model_args`) is an error, as in every other medlc command."""
+    parser.allow_abbrev = False  # read at parse time, so setting it after construction counts
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                exact_flags_only(sub)
+
+
 def main(argv: Sequence[str], command: str = "lm-eval") -> int:
     """Run lm-eval's CLI on `argv` (everything after `medlc <command>`); the exit code."""
     from lm_eval._cli import HarnessCLI
@@ -86,6 +97,7 @@ def main(argv: Sequence[str], command: str = "lm-eval") -> int:
     sys.argv = [f"medlc {command}", *argv]
     try:
         cli = HarnessCLI()
+        exact_flags_only(cli._parser)
         args = cli.parse_args()  # --help ends here, before torch is imported
         scoring.register_models()
         args = prepare(args)

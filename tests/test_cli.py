@@ -75,3 +75,10 @@ def test_every_medlc_parser_refuses_abbreviations():
     assert {name: p.allow_abbrev for name, p in subparsers.items() if name not in PASS_THROUGH} == {
         name: False for name in COMMANDS if name not in PASS_THROUGH
     }
+
+
+def test_lm_eval_pass_through_refuses_an_abbreviated_flag_before_any_model_loads(capsys):
+    # lm-eval's own parser would read --model_arg as --model_args and go on to load "hf".
+    argv = ["lm-eval", "--model", "hf", "--model_arg", "pretrained=none", "--tasks", "medlc_closedbook"]
+    assert main(argv) == 2
+    assert "unrecognized arguments: --model_arg" in capsys.readouterr().err
