@@ -74,6 +74,15 @@ def test_medlc_report_reads_lm_eval_output(lm_eval_run):
     assert board.variants["gen"][0].closed is not None
 
 
+def test_medlc_check_gates_lm_eval_output_task_by_task(lm_eval_run, capsys):
+    _, out, _ = lm_eval_run
+    # Three items per task: the gate needs --min_paired lowered to accept so few.
+    code = main(["check", "--baseline", str(out), "--candidate", str(out), "--min_paired", "3"])
+    table, verdict = capsys.readouterr()
+    assert code == 0
+    assert all(task in table for task in TASKS) and "PASS" in verdict
+
+
 def test_missing_exam_dir_is_one_line_and_exit_code_2(tiny_model_dir, tmp_path, capsys):
     missing = json.dumps({"exam_dir": str(tmp_path / "nope")})
     code = main(
