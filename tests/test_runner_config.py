@@ -36,7 +36,7 @@ def test_defaults_fill_unwritten_settings():
 def test_unknown_kind_names_file_key_and_choices():
     expected = (
         r"cfg\.yaml: roster\[0\]\.kind: "
-        r"expected one of \['general', 'medical', 'mixture'\], got 'base'"
+        r"expected one of \['general', 'medical', 'mixture', 'baseline'\], got 'base'"
     )
     with pytest.raises(ConfigError, match=expected):
         parse(MINIMAL.replace("kind: general", "kind: base"))

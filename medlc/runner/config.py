@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from medlc.runner.backends import BackendName, check_spec
 from medlc_core.config import (
     NOT_IN_FILE,
     ConfigError,
@@ -38,8 +39,7 @@ __all__ = [
     "parse_config",
 ]
 
-Kind = Literal["general", "medical", "mixture"]
-Backend = Literal["medlc-hf", "hf"]
+Kind = Literal["general", "medical", "mixture", "baseline"]
 Requirement = Literal["hub", "gpu"]
 RESERVED_MODEL_ARGS = ("pretrained", "peft", "gguf_file", "revision")  # roster keys of their own
 
@@ -62,13 +62,15 @@ class ModelSpec:
     general_fraction: float | None = None
     n: int | None = None
     requires: tuple[Requirement, ...] = ()
+    # The lm-eval backend that scores this model (None: settings.backend); see backends.py.
+    backend: BackendName | None = None
     # Where it was written, e.g. "roster[1]", for error messages.
     key: str = field(default="", metadata=NOT_IN_FILE)
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: Backend = "medlc-hf"
+    backend: BackendName = "medlc-hf"
     batch_size: int | str = field(default=1, metadata=expect("a positive integer or 'auto' / 'auto:N'"))
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
@@ -141,18 +143,14 @@ def _check_settings(path: Path, s: Settings) -> None:
         rule(bool(item.strip()), f"include_paths[{i}]", "a non-empty string", item)
 
 
-def _check_model(path: Path, m: ModelSpec) -> None:
+def _check_model(path: Path, m: ModelSpec, default_backend: str) -> None:
     def rule(ok: bool, key: str, expected: str, got: Any = None) -> None:
         check(ok, path, f"{m.key}.{key}", expected, got)
 
     rule(bool(m.name.strip()), "name", "a display name", m.name)
-    rule(
-        m.pretrained is not None or m.checkpoints is not None,
-        "pretrained",
-        "a model (hub id, folder, bundled name) or a `checkpoints` glob",
-        m.pretrained,
-    )
-    if m.checkpoints is not None:
+    if m.checkpoints is None:
+        check_spec(m.backend or default_backend, m.pretrained, m.peft, m.model_args, f"{path}: {m.key}")
+    else:
         rule(m.kind == "mixture", "kind", "'mixture' for a `checkpoints` glob", m.kind)
         rule(
             m.peft is None,
@@ -182,7 +180,7 @@ def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> Harn
     _check_settings(path, config.settings)
     check(bool(roster), path, "roster", "at least one model", [])
     for model in roster:
-        _check_model(path, model)
+        _check_model(path, model, config.settings.backend)
     names = [m.name for m in roster]
     for i, name in enumerate(names):
         check(
