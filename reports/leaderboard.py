@@ -80,6 +80,7 @@ class Leaderboard:
     provenance: dict[str, Any]
     warnings: list[str]
     bootstrap: dict[str, Any]
+    links: list[tuple[str, str]] = field(default_factory=list)  # (text, relative path): related reports
 
 
 def bucket_order(bucket: str) -> tuple[int, str]:
@@ -363,6 +364,7 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
 def to_markdown(board: Leaderboard) -> str:
     lines = ["# medlc leaderboard", ""]
     lines += [f"> warning: {w}" for w in board.warnings]
+    lines += [f"See also: [{text}]({target})" for text, target in board.links] + ([""] if board.links else [])
     for variant, rows in board.variants.items():
         metric = "/".join(sorted({r.metric for r in rows}))
         lines += [f"## {variant} variant (metric `{metric}`, 95% bootstrap CI)", ""]

@@ -8,6 +8,9 @@ from pathlib import Path
 from reports import html, leaderboard, plots
 from reports.collect import collect
 from reports.stats import DEFAULT_ITERS, DEFAULT_SEED
+from reports.study import StudyQuestion
+
+STUDY_DIR = "study"
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class Report:
     markdown: Path
     json: Path
     html: Path
+    study: Path | None = None  # study.md, when the results were read as a study
 
 
 def make_report(
@@ -25,10 +29,25 @@ def make_report(
     variant: str | None = None,
     iters: int = DEFAULT_ITERS,
     seed: int = DEFAULT_SEED,
+    study: StudyQuestion | None = None,
 ) -> Report:
+    """The leaderboard and its figures; with `study`, also the study report (reports/study.py)
+    under `out/study/`, linked from the leaderboard."""
+    from reports.study_report import write_study
+
     out = Path(out)
-    board = leaderboard.build(collect(results_dir), iters=iters, seed=seed)
+    runs = collect(results_dir)
+    board = leaderboard.build(runs, iters=iters, seed=seed)
     figures = plots.draw_all(board, out / "plots", variant)
+    study_md = None
+    if study is not None:
+        study_md = write_study(board, runs, out / STUDY_DIR, study, iters, seed).markdown
+        board.links.append(
+            (
+                "study report: accuracy vs mix and volume, checkpoints vs base, saturation",
+                f"{STUDY_DIR}/study.md",
+            )
+        )
     md, js = leaderboard.write(board, out)
     page = html.write(board, figures, out)
-    return Report(board, figures, md, js, page)
+    return Report(board, figures, md, js, page, study_md)
