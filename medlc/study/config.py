@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from finetune.config import AdapterConfig, DataConfig, ModelConfig, OptimConfig, RuntimeConfig
-from medlc.runner.config import Kind, ModelSpec, Settings
+from medlc.runner.config import Kind, ModelSpec, Requirement, Settings
 from medlc_core.config import ConfigError, apply_sets, build, check, expect, read_yaml
 
 Method = Literal["count", "retrieve", "random"]
@@ -45,6 +45,7 @@ class BaseModel:
     gguf_file: str | None = None
     revision: str | None = None
     kind: Kind = "general"
+    requires: tuple[Requirement, ...] = ()  # as a roster entry's: [hub], [gpu]
     # Scoring arguments for the base and every checkpoint (e.g. dtype); finetune's own
     # `finetune.model` section says how it is loaded for training.
     model_args: dict[str, Any] = field(default_factory=dict)

@@ -131,7 +131,7 @@ def roster_entries(study: StudyConfig, runs: list[SweepRun]) -> list[Entry]:
     from finetune.recipe import saved_model_dir
 
     base = study.base_model
-    common: dict[str, Any] = {"model_args": dict(base.model_args)}
+    common: dict[str, Any] = {"model_args": dict(base.model_args), "requires": list(base.requires)}
     if base.apply_chat_template is not None:
         common["apply_chat_template"] = base.apply_chat_template
     source = {"pretrained": base.pretrained, "gguf_file": base.gguf_file, "revision": base.revision}
