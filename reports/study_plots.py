@@ -20,7 +20,7 @@ LINE_STYLES = ("-", "--", "-.", ":")
 def _panel_grid(count: int):
     cols = min(3, count)
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.8), squeeze=False, sharex=True)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:count])
@@ -78,7 +78,9 @@ def metric_curves(
         ax.set_xlabel(
             "general fraction of the tuning mix" if by == "general_fraction" else "tuning examples (n)"
         )
-    axes[0].legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.25), ncol=2)
+    # One legend for every panel: the lines and reference levels are the same in each.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, fontsize=7, loc="lower center", ncol=min(6, len(labels) or 1))
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) // 6), 1, 0.97))
     return _save(fig, out, name, title)

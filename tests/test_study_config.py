@@ -4,7 +4,6 @@ runner, and a mistake names the study file and the key as the study spells it.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from study_support import REPO, write_study
