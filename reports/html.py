@@ -152,8 +152,10 @@ def render(board: Leaderboard, figures: list[Figure]) -> str:
     ]
     parts += [f'<p class="warn">{html.escape(w)}</p>' for w in board.warnings]
     parts += [
-        f'<p>See also: <a href="{html.escape(target)}">{html.escape(text)}</a></p>'
-        for text, target in board.links
+        f'<p>See also: <a href="{html.escape(to)}">{html.escape(text)}</a></p>'
+        if to
+        else f"<p>Next: {html.escape(text)}</p>"
+        for text, to in board.links
     ]
     for variant in board.variants:
         parts.append(f"<h2>{html.escape(variant)} variant</h2>")

@@ -11,6 +11,13 @@ from reports.stats import DEFAULT_ITERS, DEFAULT_SEED
 from reports.study import StudyQuestion
 
 STUDY_DIR = "study"
+# What a leaderboard of stock models points to: the question medlc exists to answer.
+STUDY_HINT = (
+    "to ask whether medical fine-tuning hurts reading on your own base model, run "
+    "`medlc study harness_configs/study_cpu_smoke.yaml` (fine-tunes a general:medical grid, scores "
+    "it beside the base and the baselines, writes a study report; docs/example_study/ in the medlc "
+    "repository shows one, harness_configs/study_gpu.yaml is the GPU-sized study)"
+)
 
 
 @dataclass(frozen=True)
@@ -42,12 +49,10 @@ def make_report(
     study_md = None
     if study is not None:
         study_md = write_study(board, runs, out / STUDY_DIR, study, iters, seed).markdown
-        board.links.append(
-            (
-                "study report: accuracy vs mix and volume, checkpoints vs base, saturation",
-                f"{STUDY_DIR}/study.md",
-            )
-        )
+        text = "study report: accuracy vs mix and volume, checkpoints vs base, saturation"
+        board.links.append((text, f"{STUDY_DIR}/study.md"))
+    else:
+        board.links.append((STUDY_HINT, None))
     md, js = leaderboard.write(board, out)
     page = html.write(board, figures, out)
     return Report(board, figures, md, js, page, study_md)

@@ -78,3 +78,11 @@ def test_two_volumes_at_a_fraction_are_too_few_to_say_where_gains_flatten(report
     assert fits[0.5, "open"]["volumes"] == [0, 1000, 4000]
     assert fits[0.5, "open"]["reason"].startswith("too few volumes: 2 tuned volume(s)")
     assert "no estimate: too few volumes" in (out / "study" / "study.md").read_text(encoding="utf-8")
+
+
+def test_a_leaderboard_without_a_study_says_how_to_run_one(tmp_path):
+    make_report(FIXTURE, tmp_path, iters=50)
+    text = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert "Next: to ask whether medical fine-tuning hurts reading" in text
+    assert "`medlc study harness_configs/study_cpu_smoke.yaml`" in text
+    assert "medlc study harness_configs/study_cpu_smoke.yaml" in (tmp_path / "leaderboard.html").read_text()
