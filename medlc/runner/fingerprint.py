@@ -67,23 +67,6 @@ EXECUTION_ONLY_ARGS = frozenset(
     }
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".model")
-MODEL_FILES = frozenset(
-    {
-        "config.json",
-        "generation_config.json",
-        "adapter_config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "added_tokens.json",
-        "vocab.json",
-        "merges.txt",
-        "chat_template.jinja",
-        "chat_template.json",
-        "model.safetensors.index.json",
-        "pytorch_model.bin.index.json",
-    }
-)
 TOKENIZER_FILES = frozenset(
     {
         "tokenizer.json",
@@ -97,6 +80,13 @@ TOKENIZER_FILES = frozenset(
         "chat_template.json",
     }
 )
+MODEL_FILES = TOKENIZER_FILES | {
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+}
 # Path-valued keys: they differ between machines for the same weights.
 PATH_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path"})
 
