@@ -12,6 +12,7 @@ import pytest
 from study_support import TASKS, report_numbers, write_study
 
 from finetune.recipe import saved_model_dir
+from medlc.runner.roster import MANIFEST
 from medlc.study.config import load_study
 from medlc.study.plan import plan_study
 from medlc.study.run import StudyError, run_study
@@ -88,6 +89,22 @@ def test_report_curves_come_from_the_checkpoints_own_manifests(finished):
         assert str(manifest.parent) in saved and point["mixture"]["sha256"] == sha256_file(manifest)
         assert (point["general_fraction"], point["n"]) == (stated["general_fraction"], stated["n"])
     assert sorted((p["general_fraction"], p["n"]) for p in checkpoints) == [(0.0, 8), (1.0, 8)]
+
+
+def test_a_checkpoint_is_drawn_where_its_manifest_says_not_where_its_name_says(
+    finished, tiny_model_dir, tmp_path
+):
+    copy_checkpoints(finished[0].root, tmp_path / "out")
+    path = write_study(tmp_path / "s.yaml", tiny_model_dir, tmp_path / "out")
+    study = load_study(path, ['tasks=["medlc_closedbook"]', "baselines=[]"])
+    (run,) = [r for r in plan_study(study).runs if r.name == "gf0.00_n8"]
+    manifest = saved_model_dir(run.config) / MANIFEST
+    stated = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**stated, "general_fraction": 0.25}), encoding="utf-8")
+    assert run_study(study, iters=ITERS).complete
+    report = json.loads((tmp_path / "out" / "report" / "study" / "study.json").read_text(encoding="utf-8"))
+    places = {p["model"]: p["general_fraction"] for p in report["variants"]["letter"]["checkpoints"]}
+    assert places == {"tiny-gf0.00_n8": 0.25, "tiny-gf1.00_n8": 1.0}
 
 
 def test_every_checkpoint_is_tested_against_the_base_on_every_task(finished):
