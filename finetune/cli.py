@@ -12,6 +12,7 @@ import json
 
 from medlc_core.errors import reports_user_errors
 from medlc_core.flags import add_alias, add_set_flag
+from medlc_core.hardware import ALLOW_FLAG
 
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +20,15 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     add_set_flag(parser, "--set optim.lr=1e-4 --set data.sources.0.path=x.json")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in output_dir"
+    )
+    add_allow_cpu_flag(parser)
+
+
+def add_allow_cpu_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        ALLOW_FLAG,
+        action="store_true",
+        help="run a config that asks for a GPU (bf16/fp16, flash attention) although none is visible",
     )
 
 
@@ -31,6 +41,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="run only block i (0-based) of N contiguous blocks of the grid; default 0/1",
     )
     add_set_flag(parser, "--set optim.max_steps=10 (applied to every run of the grid)")
+    add_allow_cpu_flag(parser)
     output = parser.add_argument(
         "--output_path",
         default=None,
@@ -42,10 +53,13 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 @reports_user_errors("finetune")
 def run_finetune(args: argparse.Namespace) -> int:
-    from finetune.config import load_config
+    from finetune.config import gpu_requests, load_config
     from finetune.recipe import train
+    from medlc_core.hardware import require_gpu
 
-    result = train(load_config(args.config, args.set), resume=args.resume)
+    config = load_config(args.config, args.set)
+    require_gpu(gpu_requests(config), args.config, args.allow_cpu)
+    result = train(config, resume=args.resume)
     from accelerate import PartialState
 
     if not PartialState().is_main_process:  # one summary per run, not one per process
@@ -76,7 +90,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     from finetune.sweep import run_sweep
     from medlc_core.shard import parse_shard
 
-    index = run_sweep(args.sweep, parse_shard(args.shard), args.set, args.output_path)
+    index = run_sweep(args.sweep, parse_shard(args.shard), args.set, args.output_path, args.allow_cpu)
 
     def fmt(value: object) -> str:
         return f"{value:.4f}" if isinstance(value, float) else "-"

@@ -26,6 +26,7 @@ __all__ = [
     "OptimConfig",
     "RuntimeConfig",
     "SourceConfig",
+    "gpu_requests",
     "load_config",
 ]
 
@@ -211,6 +212,18 @@ def _validate(config: FinetuneConfig, file: str) -> None:
     rule(runtime.log_every >= 1, "runtime.log_every", "an integer >= 1", runtime.log_every)
     for key in ("eval_every", "save_every", "keep_checkpoints"):
         rule(getattr(runtime, key) >= 0, f"runtime.{key}", "an integer >= 0", getattr(runtime, key))
+
+
+def gpu_requests(config: FinetuneConfig) -> list[str]:
+    """The keys of `config` that only make sense on a GPU, as `key: value`."""
+    asks = []
+    if config.runtime.mixed_precision != "no":
+        asks.append(f"runtime.mixed_precision: {config.runtime.mixed_precision}")
+    if config.model.dtype != "float32":
+        asks.append(f"model.dtype: {config.model.dtype}")
+    if config.model.attn_implementation.startswith("flash"):
+        asks.append(f"model.attn_implementation: {config.model.attn_implementation}")
+    return asks
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:

@@ -298,7 +298,7 @@ def train(
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     weights = accelerator.get_state_dict(model)
-    save_dir = out / ("adapter" if lora else "model")
+    save_dir = saved_model_dir(config)
     merged_dir = out / "merged" if config.adapter.save_merged else None
     if main:
         if not lora:
@@ -327,6 +327,13 @@ def train(
         write_json_atomic(out / RESULT_NAME, asdict(result))
     accelerator.end_training()
     return result
+
+
+def saved_model_dir(config: FinetuneConfig) -> Path:
+    """Where `train` saves the tuned weights: `adapter/` for LoRA, `model/` for full tuning.
+
+    The one place that says it: the sweep, the study and its roster all ask here."""
+    return Path(config.output_dir) / ("adapter" if config.adapter.method == "lora" else "model")
 
 
 def batch_loss(model: Any, batch: Batch, num_items: torch.Tensor, device: Any = None) -> torch.Tensor:

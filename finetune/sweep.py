@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.config import FinetuneConfig, load_config
+from finetune.config import FinetuneConfig, gpu_requests, load_config
 from finetune.mixture import MANIFEST_NAME
 from finetune.recipe import RESULT_NAME, train
 from medlc_core.atomic import write_json_atomic
 from medlc_core.config import build, check, read_yaml
+from medlc_core.hardware import require_gpu
 from medlc_core.provenance import versions
 from medlc_core.shard import select_shard
 
@@ -129,21 +131,27 @@ def run_sweep(
     shard: tuple[int, int] = (0, 1),
     overrides: list[str] | None = None,
     output_dir: str | None = None,
+    allow_cpu: bool = False,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train this shard's unfinished runs, then rewrite the index; failures are recorded in
     `run_error.txt` and the index rather than stopping the other runs. `output_dir`
-    replaces the sweep file's, to run one grid in several places."""
+    replaces the sweep file's, to run one grid in several places. A grid that asks for a
+    GPU stops before any training where none is visible, unless `allow_cpu`. `on_step`
+    sees every training step's log record (the study passes it on; tests stop runs)."""
     sweep = load_sweep(path)
     if output_dir is not None:
         sweep.output_dir = output_dir
     runs = expand(sweep, overrides)
+    asks = sorted({ask for run in runs for ask in gpu_requests(run.config)})
+    require_gpu(asks, str(path), allow_cpu)
     for run in select_shard(runs, *shard):
         run_dir = Path(run.config.output_dir)
         if run_status(run_dir) == "finished":
             continue
         (run_dir / ERROR_NAME).unlink(missing_ok=True)
         try:
-            train(run.config, resume=True)
+            train(run.config, resume=True, on_step=on_step)
         except Exception:  # one bad grid point must not cost the rest of the sweep
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / ERROR_NAME).write_text(traceback.format_exc(), encoding="utf-8")

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate-exam": (EXAM, "check a built exam and list per-item problems (exit 1 if any)"),
     "finetune": (FINETUNE, "fine-tune a base model on a general:medical mixture"),
     "sweep": (FINETUNE, "fine-tune over a general_fraction x n grid"),
+    "study": ("medlc.study.cli", "fine-tune a grid, score it with comparison models, report the answer"),
     "run": (RUN, "score every model x task of a harness config"),
     "report": (RUN, "leaderboard (md, json, html) and figures from a results dir"),
     "check": (RUN, "regression gate: exit 1 if the candidate is significantly worse"),

@@ -106,6 +106,8 @@ def _report_to(results: str, out: str, variant: str | None, iters: int | None = 
     for fig in report.figures:
         if fig.png is None:
             console.print(f"[dim]figure '{escape(fig.title)}' not drawn: {escape(str(fig.note))}[/]")
+    for text, target in report.board.links:
+        out_console.print(f"[dim]{'see also' if target else 'next'}: {escape(text)}[/]")
     out_console.print(f"HTML report: [bold]{escape(str(report.html.resolve()))}[/]")
     return 0
 

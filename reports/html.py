@@ -173,6 +173,12 @@ def render(board: Leaderboard, figures: list[Figure]) -> str:
         "<p>Click a column header to sort. Cells show the mean and its 95% interval.</p>",
     ]
     parts += [f'<p class="warn">{html.escape(w)}</p>' for w in board.warnings]
+    parts += [
+        f'<p>See also: <a href="{html.escape(to)}">{html.escape(text)}</a></p>'
+        if to
+        else f"<p>Next: {html.escape(text)}</p>"
+        for text, to in board.links
+    ]
     for variant in board.variants:
         parts.append(f"<h2>{html.escape(variant)} variant</h2>")
         parts.append(_table(board, variant))

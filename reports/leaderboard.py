@@ -100,6 +100,8 @@ class Leaderboard:
     provenance: dict[str, Any]
     warnings: list[str]
     bootstrap: dict[str, Any]
+    # (text, relative path or None for plain text): related reports and what to run next
+    links: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def bucket_order(bucket: str) -> tuple[int, str]:
@@ -390,6 +392,8 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
 def to_markdown(board: Leaderboard) -> str:
     lines = ["# medlc leaderboard", ""]
     lines += [f"> warning: {md(w)}" for w in board.warnings]
+    lines += [f"See also: [{text}]({to})" if to else f"Next: {text}" for text, to in board.links]
+    lines += [""] if board.links else []
     for variant, rows in board.variants.items():
         metric = "/".join(sorted({r.metric for r in rows}))
         lines += [f"## {variant} variant (metric `{metric}`, 95% bootstrap CI)", ""]

@@ -21,7 +21,7 @@ def parse(text: str, overrides: tuple[str, ...] = ()):
     return parse_config(Path("cfg.yaml"), text, overrides)
 
 
-@pytest.mark.parametrize("name", ["default", "paper_study", "ci_regression"])
+@pytest.mark.parametrize("name", ["default", "ci_regression"])  # study files: test_study_config.py
 def test_every_shipped_config_validates(name):
     config = load_config(packaged_config(name))
     assert config.roster and config.tasks

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from medlc.runner.backends import BackendName, check_spec
 from medlc_core.config import (
     NOT_IN_FILE,
     ConfigError,
@@ -43,7 +44,6 @@ Kind = Literal["general", "medical", "mixture", "baseline"]
 # module stays free of lm-eval).
 BaselineMethod = Literal["count", "retrieve", "random"]
 BASELINE_BACKEND = "medlc-baseline"
-Backend = Literal["medlc-hf", "hf"]
 Requirement = Literal["hub", "gpu"]
 RESERVED_MODEL_ARGS = ("pretrained", "peft", "gguf_file", "revision")  # roster keys of their own
 
@@ -69,13 +69,15 @@ class ModelSpec:
     # `kind: baseline` only: the model-free rule, and its tie-break seed (default settings.seed).
     method: BaselineMethod | None = None
     seed: int | None = None
+    # The lm-eval backend that scores this model (None: settings.backend); see backends.py.
+    backend: BackendName | None = None
     # Where it was written, e.g. "roster[1]", for error messages.
     key: str = field(default="", metadata=NOT_IN_FILE)
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: Backend = "medlc-hf"
+    backend: BackendName = "medlc-hf"
     batch_size: int | str = field(default=1, metadata=expect("a positive integer or 'auto' / 'auto:N'"))
     device: str | None = None  # None: cuda when available, else cpu
     seed: int = 1234
@@ -149,7 +151,7 @@ def _check_settings(path: Path, s: Settings) -> None:
         rule(bool(item.strip()), f"include_paths[{i}]", "a non-empty string", item)
 
 
-def _check_model(path: Path, m: ModelSpec) -> None:
+def _check_model(path: Path, m: ModelSpec, default_backend: str) -> None:
     def rule(ok: bool, key: str, expected: str, got: Any = None) -> None:
         check(ok, path, f"{m.key}.{key}", expected, got)
 
@@ -159,13 +161,16 @@ def _check_model(path: Path, m: ModelSpec) -> None:
         return
     rule(m.method is None, "method", "no `method` except on a `kind: baseline` entry", m.method)
     rule(m.seed is None, "seed", "no `seed` except on a `kind: baseline` entry", m.seed)
+    backend = m.backend or default_backend
     rule(
-        m.pretrained is not None or m.checkpoints is not None,
-        "pretrained",
-        "a model (hub id, folder, bundled name) or a `checkpoints` glob",
-        m.pretrained,
+        backend != BASELINE_BACKEND,
+        "backend",
+        f"a model's backend; {BASELINE_BACKEND} is named by `kind: baseline` with a `method`",
+        backend,
     )
-    if m.checkpoints is not None:
+    if m.checkpoints is None:
+        check_spec(backend, m.pretrained, m.peft, m.model_args, f"{path}: {m.key}")
+    else:
         rule(m.kind == "mixture", "kind", "'mixture' for a `checkpoints` glob", m.kind)
         rule(
             m.peft is None,
@@ -198,6 +203,7 @@ _NOT_FOR_BASELINES = (
     "general_fraction",
     "n",
     "requires",
+    "backend",
 )
 
 
@@ -223,7 +229,7 @@ def parse_config(path: Path, text: str, overrides: tuple[str, ...] = ()) -> Harn
     _check_settings(path, config.settings)
     check(bool(roster), path, "roster", "at least one model", [])
     for model in roster:
-        _check_model(path, model)
+        _check_model(path, model, config.settings.backend)
     names = [m.name for m in roster]
     for i, name in enumerate(names):
         check(

@@ -8,11 +8,13 @@ The fingerprint hashes two things, as canonical JSON:
     - a local directory: the sha256 of each weight, config and tokenizer file in it
       (JSON files with path-valued keys such as `base_model_name_or_path` dropped);
     - a hub id: the id and `revision` (pin a commit for a fingerprint that cannot drift);
-    - a peft adapter: its directory as above, next to the base model's identity.
+    - a peft adapter: its directory as above, next to the base model's identity;
+    - a served model (`local-completions`): the name it is served under and its tokenizer
+      (by content), which is all a URL says about it; pin the name to one set of weights.
 * protocol -- every setting that can change a number: backend, model_args except
-  execution-only ones (device, batch size, attention kernel), chat template, system
-  instruction, few-shot count, generation kwargs, limit / sample_items (with the sampling
-  rule) and seed.
+  execution-only ones (device, batch size, attention kernel, GPUs per model, a served
+  model's URL), chat template, system instruction, few-shot count, generation kwargs,
+  limit / sample_items (with the sampling rule) and seed.
 * a model-free baseline (`kind: baseline`): identity is its rule, seed and the medlc
   version (plus bm25s for `retrieve`); protocol as above, backend `medlc-baseline`.
 
@@ -31,6 +33,8 @@ from medlc_core.provenance import sha256_file, sha256_text
 
 # Keys that say how a model runs, not what it computes; two runs that differ only here
 # are the same measurement and share results.
+# How many GPUs share a model, and where a served model listens, are such keys: a 70B
+# model split over 8 GPUs computes what it computes on 4 (up to float reassociation).
 EXECUTION_ONLY_ARGS = frozenset(
     {
         "device",
@@ -42,26 +46,49 @@ EXECUTION_ONLY_ARGS = frozenset(
         "max_cpu_memory",
         "offload_folder",
         "device_map",
+        # vllm
+        "tensor_parallel_size",
+        "data_parallel_size",
+        "gpu_memory_utilization",
+        "max_num_seqs",
+        "enforce_eager",
+        # sglang
+        "tp_size",
+        "dp_size",
+        "mem_fraction_static",
+        "chunked_prefill_size",
+        # local-completions (an already served model)
+        "base_url",
+        "num_concurrent",
+        "max_retries",
+        "timeout",
+        "verify_certificate",
+        "ca_cert_path",
+        "auth_token",
+        "header",
     }
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".model")
-MODEL_FILES = frozenset(
+TOKENIZER_FILES = frozenset(
     {
-        "config.json",
-        "generation_config.json",
-        "adapter_config.json",
         "tokenizer.json",
         "tokenizer_config.json",
+        "tokenizer.model",
         "special_tokens_map.json",
         "added_tokens.json",
         "vocab.json",
         "merges.txt",
         "chat_template.jinja",
         "chat_template.json",
-        "model.safetensors.index.json",
-        "pytorch_model.bin.index.json",
     }
 )
+MODEL_FILES = TOKENIZER_FILES | {
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+}
 # Path-valued keys: they differ between machines for the same weights.
 PATH_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path"})
 
@@ -111,18 +138,32 @@ def directory_identity(directory: Path) -> dict[str, Any]:
     return {"files": files}
 
 
+def tokenizer_identity(tokenizer: str) -> dict[str, Any]:
+    """A tokenizer by content (a local folder's tokenizer files) or by hub id."""
+    directory = Path(tokenizer)
+    if not directory.is_dir():
+        return {"hub_id": tokenizer}
+    files = {
+        p.name: _json_digest(p) if p.suffix == ".json" else file_digest(p)
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name in TOKENIZER_FILES
+    }
+    if not files:
+        raise FileNotFoundError(
+            f"{directory}: no tokenizer files (tokenizer.json, tokenizer_config.json, ...)"
+        )
+    return {"files": files}
+
+
 def gguf_identity(path: Path) -> dict[str, Any]:
     return {"gguf": path.name, "sha256": file_digest(path)}
 
 
-def protocol(
-    settings: Any, model_args: dict[str, Any], apply_chat_template: bool, backend: str | None = None
-) -> dict:
-    """The scoring settings that can change a model's numbers (see module docstring);
-    `backend` overrides settings.backend (a baseline's is medlc-baseline)."""
+def protocol(settings: Any, model_args: dict[str, Any], apply_chat_template: bool, backend: str) -> dict:
+    """The scoring settings that can change a model's numbers (see module docstring)."""
     sampled = settings.sample_items
     return {
-        "backend": backend or settings.backend,
+        "backend": backend,
         "model_args": {k: v for k, v in sorted(model_args.items()) if k not in EXECUTION_ONLY_ARGS},
         "apply_chat_template": apply_chat_template,
         "system_instruction": settings.system_instruction,

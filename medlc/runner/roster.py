@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlc.runner import backends
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import BASELINE_BACKEND, ConfigError, HarnessConfig, ModelSpec, Settings
 from medlc_core.models import (
@@ -31,7 +32,8 @@ class ResolvedModel:
 
     name: str
     kind: str
-    pretrained: str  # as written: hub id, local dir, bundled name or .gguf path
+    backend: str  # the lm-eval LM that scores it (medlc.runner.backends)
+    pretrained: str | None  # as written: hub id, local dir, bundled name, .gguf path, served name
     gguf_file: str | None
     peft: str | None
     revision: str | None
@@ -43,7 +45,6 @@ class ResolvedModel:
     identity: dict[str, Any]
     protocol: dict[str, Any]
     fingerprint: str
-    backend: str  # the lm-eval LM that scores it: settings.backend, or medlc-baseline
     mixture: dict[str, Any] = field(default_factory=dict)  # manifest path, sha, counts, seed
     baseline: dict[str, Any] | None = None  # {method, seed} of a model-free baseline
 
@@ -52,6 +53,7 @@ class ResolvedModel:
         return {
             "name": self.name,
             "kind": self.kind,
+            "backend": self.backend,
             "general_fraction": self.general_fraction,
             "n": self.n,
             "pretrained": self.pretrained,
@@ -59,7 +61,6 @@ class ResolvedModel:
             "peft": self.peft,
             "revision": self.revision,
             "fingerprint": self.fingerprint,
-            "backend": self.backend,
             "baseline": self.baseline,
             "identity": self.identity,
             "protocol": self.protocol,
@@ -68,12 +69,11 @@ class ResolvedModel:
 
     def backend_args(self) -> dict[str, Any]:
         """model_args for the lm-eval backend; converts a GGUF once (cached) if needed."""
-        args = dict(self.model_args)
         if self.baseline is not None:
-            return args  # method and seed: nothing to load
-        args["pretrained"] = resolve_pretrained(self.pretrained, self.gguf_file)
-        if self.peft:
-            args["peft"] = self.peft
+            return dict(self.model_args)  # method and seed: nothing to load
+        local = backends.backend(self.backend).weights == "local"
+        pretrained = resolve_pretrained(self.pretrained, self.gguf_file) if local else self.pretrained
+        args = backends.model_args_for(self.backend, pretrained, self.peft, self.model_args)
         if self.revision:
             args["revision"] = self.revision
         return args
@@ -155,14 +155,16 @@ def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> 
         return _resolve_baseline(spec, settings)
     where = f"{config.path}: {spec.key}"
     pretrained, peft = spec.pretrained, spec.peft
-    if peft is None:
+    name = spec.backend or settings.backend
+    weights = backends.backend(name).weights
+    if peft is None and weights == "local":
         # An adapter folder passed as `pretrained` is its base model plus itself as `peft`.
         try:
             pretrained, peft = split_adapter(pretrained)
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from err
     mixture: dict[str, Any] = {}
-    for candidate in (peft, pretrained):
+    for candidate in (peft, pretrained) if weights == "local" else ():
         if candidate and Path(candidate).is_dir() and (found := read_manifest(Path(candidate))):
             mixture = found
             break
@@ -177,18 +179,17 @@ def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> 
         raise ConfigError(
             f"{where}: a mixture model needs {MANIFEST} in its folder or general_fraction and n"
         )
+    model_args = {**settings.model_args, **spec.model_args}
     try:
-        identity: dict[str, Any] = {"model": source_identity(pretrained, spec.gguf_file, spec.revision)}
-        if peft:
-            identity["adapter"] = fp.directory_identity(Path(peft))
+        identity = _identity(name, pretrained, peft, spec, model_args)
     except FileNotFoundError as err:
         raise ConfigError(f"{where}: {err}") from err
-    model_args = {**settings.model_args, **spec.model_args}
     chat = settings.apply_chat_template if spec.apply_chat_template is None else spec.apply_chat_template
-    scoring = fp.protocol(settings, model_args, chat)
+    scoring = fp.protocol(settings, model_args, chat, name)
     return ResolvedModel(
         name=spec.name,
         kind=spec.kind,
+        backend=name,
         pretrained=pretrained,
         gguf_file=spec.gguf_file,
         peft=peft,
@@ -201,9 +202,26 @@ def _resolve_one(spec: ModelSpec, settings: Settings, config: HarnessConfig) -> 
         identity=identity,
         protocol=scoring,
         fingerprint=fp.fingerprint(identity, scoring),
-        backend=settings.backend,
         mixture=mixture,
     )
+
+
+def _identity(
+    backend: str, pretrained: str | None, peft: str | None, spec: ModelSpec, model_args: dict[str, Any]
+) -> dict[str, Any]:
+    """What the scored weights are (see fingerprint.py), as far as the backend can say."""
+    weights = backends.backend(backend).weights
+    if weights == "served":
+        tokenizer = model_args["tokenizer"]
+        return {
+            "served_model": pretrained,
+            "revision": spec.revision,
+            "tokenizer": fp.tokenizer_identity(tokenizer),
+        }
+    identity: dict[str, Any] = {"model": source_identity(pretrained, spec.gguf_file, spec.revision)}
+    if peft:
+        identity["adapter"] = fp.directory_identity(Path(peft))
+    return identity
 
 
 def _expand_checkpoints(spec: ModelSpec, config: HarnessConfig) -> list[ModelSpec]:

@@ -36,6 +36,7 @@ from rich.progress import (
 
 from medlc import scoring
 from medlc.model_args import check_model_args
+from medlc.runner import backends
 from medlc.runner import fingerprint as fp
 from medlc.runner.config import ConfigError, HarnessConfig
 from medlc.runner.logs import LogCapture
@@ -195,6 +196,12 @@ def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> N
     import torch
 
     for model in models:
+        missing = backends.missing_packages(model.backend)
+        if missing:
+            raise ConfigError(
+                f"{config.path}: {model.name!r} is scored by backend {model.backend}, which needs "
+                f"{', '.join(missing)}: pip install {' '.join(missing)}"
+            )
         if "gpu" in model.requires and not torch.cuda.is_available():
             raise ConfigError(
                 f"{config.path}: {model.name!r} is marked `requires: [gpu]` and no CUDA device is visible"
@@ -239,7 +246,7 @@ def _record(pair: Pair, plan: Plan, shard: tuple[int, int], started: float) -> d
         "config_sha256": config.sha256,
         "config_text": config.text,
         "config_overrides": list(config.overrides),
-        "settings": asdict(config.settings),
+        "settings": {**asdict(config.settings), "backend": pair.model.backend},
         "seed": config.settings.seed,
         "model": pair.model.info(),
         "backend": pair.model.backend,
@@ -312,7 +319,9 @@ def _run_pairs(config, store, shard, console, after_pair, summary: RunSummary) -
             lm = scoring.build_lm(model.backend, model_args, s.batch_size, s.device)
             # Written once the model has loaded: a model that fails to load leaves no folder.
             store.write_model(model.fingerprint, model.info())
-            manager = task_manager(config, {**model_args, "exam_dir": str(plan.exam_dir)}, plan.with_stock)
+            # The task loader fits each book to this model's window, whatever the backend.
+            metadata = {**backends.loader_metadata(model.backend, model_args), "exam_dir": str(plan.exam_dir)}
+            manager = task_manager(config, metadata, plan.with_stock)
             for pair in todo:
                 progress.update(bar, description=f"{escape(model.name)} / {escape(pair.task)}")
                 with store.lock(pair.key) as lock:
