@@ -87,6 +87,22 @@ def test_method_on_a_model_entry_is_refused():
         parse_config(Path("c.yaml"), text)
 
 
+def test_a_model_entry_cannot_name_the_baseline_backend():
+    text = config_text("  - {name: m, kind: general, pretrained: x, backend: medlc-baseline}\n")
+    with pytest.raises(
+        ConfigError, match=r"roster\[0\]\.backend: expected a model's backend; medlc-baseline"
+    ):
+        parse_config(Path("c.yaml"), text)
+
+
+def test_a_baseline_entry_takes_no_backend():
+    text = config_text("  - {name: b, kind: baseline, method: count, backend: hf}\n")
+    with pytest.raises(
+        ConfigError, match=r"roster\[0\]\.backend: expected no `backend` on a `kind: baseline`"
+    ):
+        parse_config(Path("c.yaml"), text)
+
+
 def test_unknown_rule_names_the_choices():
     with pytest.raises(
         ConfigError, match=r"roster\[0\]\.method: expected one of \['count', 'retrieve', 'random'\]"
