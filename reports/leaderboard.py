@@ -392,6 +392,8 @@ def cells(row: Row, buckets: list[str]) -> list[str]:
 def to_markdown(board: Leaderboard) -> str:
     lines = ["# medlc leaderboard", ""]
     lines += [f"> warning: {md(w)}" for w in board.warnings]
+    # A line right after a quote would continue it: the links start a paragraph of their own.
+    lines += [""] if board.warnings and board.links else []
     lines += [f"See also: [{text}]({to})" if to else f"Next: {text}" for text, to in board.links]
     lines += [""] if board.links else []
     for variant, rows in board.variants.items():

@@ -13,10 +13,12 @@ from reports.study import StudyQuestion
 STUDY_DIR = "study"
 # What a leaderboard of stock models points to: the question medlc exists to answer.
 STUDY_HINT = (
-    "to ask whether medical fine-tuning hurts reading on your own base model, run "
-    "`medlc study harness_configs/study_cpu_smoke.yaml` (fine-tunes a general:medical grid, scores "
-    "it beside the base and the baselines, writes a study report; docs/example_study/ in the medlc "
-    "repository shows one, harness_configs/study_gpu.yaml is the GPU-sized study)"
+    "to ask whether medical fine-tuning hurts reading, run "
+    "`medlc study harness_configs/study_cpu_smoke.yaml` in a medlc checkout with the development "
+    "data in ../shared (it fine-tunes a general:medical grid, scores it beside the base and the "
+    "baselines, writes a study report; docs/example_study/ in the medlc repository shows one, "
+    "harness_configs/study_gpu.yaml is the GPU-sized study); its `base_model:` names the model "
+    "to ask it of"
 )
 
 

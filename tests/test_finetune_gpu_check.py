@@ -47,7 +47,18 @@ def test_flash_attention_alone_asks_for_a_gpu(no_gpu, tmp_path, capsys):
     assert "model.attn_implementation: flash_attention_2" in capsys.readouterr().err
 
 
-def test_allow_cpu_runs_a_bf16_config_on_the_cpu(no_gpu, tiny_model_dir, tmp_path):
+@pytest.fixture
+def own_precision():
+    """accelerate keeps one mixed precision per process: earlier tests' runs set "no", and
+    this one's bf16 must not leak into later ones."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
+    yield
+    AcceleratorState._reset_state()
+
+
+def test_allow_cpu_runs_a_bf16_config_on_the_cpu(no_gpu, own_precision, tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     overrides = [f"model.pretrained={tiny_model_dir}", "runtime.mixed_precision=bf16", "optim.max_steps=1"]
     overrides += [f"output_dir={out}", "runtime.save_every=0", "runtime.eval_every=0"]

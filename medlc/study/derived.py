@@ -129,19 +129,24 @@ def roster_entries(study: StudyConfig, runs: list[SweepRun]) -> list[Entry]:
     from finetune.recipe import saved_model_dir
 
     base = study.base_model
-    common: dict[str, Any] = {"model_args": dict(base.model_args), "requires": list(base.requires)}
-    if base.apply_chat_template is not None:
-        common["apply_chat_template"] = base.apply_chat_template
+
+    def common() -> dict[str, Any]:
+        # Fresh objects per entry, so the written YAML repeats them instead of YAML anchors.
+        out: dict[str, Any] = {"model_args": dict(base.model_args), "requires": list(base.requires)}
+        if base.apply_chat_template is not None:
+            out["apply_chat_template"] = base.apply_chat_template
+        return out
+
     source = {"pretrained": base.pretrained, "gguf_file": base.gguf_file, "revision": base.revision}
     source = {k: v for k, v in source.items() if v is not None}
-    entries = [Entry("base_model", {"name": study.base_name, "kind": base.kind, **source, **common})]
+    entries = [Entry("base_model", {"name": study.base_name, "kind": base.kind, **source, **common()})]
     for run in runs:
         saved = str(saved_model_dir(run.config))
         # A LoRA adapter is scored on the base the study names (fingerprinted by its
         # content); a fully tuned model is its own folder.
         lora = run.config.adapter.method == "lora"
         weights = {**source, "peft": saved} if lora else {"pretrained": saved}
-        spec = {"name": checkpoint_name(study, run), "kind": "mixture", **weights, **common}
+        spec = {"name": checkpoint_name(study, run), "kind": "mixture", **weights, **common()}
         entries.append(Entry(f"grid point {run.name}", spec, run))
     entries += [Entry(f"compare[{i}]", dict(spec)) for i, spec in enumerate(study.compare)]
     for i, method in enumerate(study.baselines):
