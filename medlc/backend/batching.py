@@ -48,16 +48,21 @@ class BatchLimit:
     """
 
     rows: int
-    max_tokens: int | None = None  # rows x padded length; None = no token cap
+    max_tokens: int | None = None  # None = no token cap
     backoffs: int = 0
+    # Padded batches cost rows x the longest item; packed ones (items laid end to end in
+    # one sequence) cost the sum of their lengths.
+    packed: bool = False
 
     def take(self, lengths: Sequence[int], start: int) -> int:
         """How many items from `start` go into the next batch (always at least one)."""
         count = 1
-        longest = lengths[start]
+        longest = total = lengths[start]
         while start + count < len(lengths) and count < self.rows:
             longest = max(longest, lengths[start + count])
-            if self.max_tokens is not None and longest * (count + 1) > self.max_tokens:
+            total += lengths[start + count]
+            cost = total if self.packed else longest * (count + 1)
+            if self.max_tokens is not None and cost > self.max_tokens:
                 break
             count += 1
         return count
