@@ -73,7 +73,11 @@ class BatchLimit:
 
 
 class SingleItemOutOfMemory(RuntimeError):
-    """Even one item alone does not fit; nothing smaller is left to try."""
+    """Even one item alone does not fit; nothing smaller is left to try (`item` says which)."""
+
+    def __init__(self, message: str, item: object = None):
+        super().__init__(message)
+        self.item = item
 
 
 def run_in_batches(
@@ -103,7 +107,8 @@ def run_in_batches(
                 raise SingleItemOutOfMemory(
                     f"out of memory on a single item ({describe(batch[0])}, {lengths[start]} "
                     "tokens): use a smaller dtype, a GPU with more memory, or a shorter "
-                    "max_length so the over-length policy shortens it"
+                    "max_length so the over-length policy shortens it",
+                    item=batch[0],
                 ) from err
             out = None
         if out is None:

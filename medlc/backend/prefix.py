@@ -147,15 +147,27 @@ class PrefixScorer:
             reads.sort(key=lambda chain: -self.store.covered(chain.prefix()))
         for chain in reads:
             self._below(chain, self._read(chain, cache))
-        subtrees = packed_subtrees(point)
-        if subtrees:
-            run_in_batches(
-                subtrees,
-                [chain.subtree_tokens() for chain in subtrees],
-                self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit,
-                lambda group: self._pass(group, cache, point.end),
-                describe=lambda chain: f"chains of {chain.subtree_tokens()} tokens",
-            )
+        pending = packed_subtrees(point)
+        limit = self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit
+        while pending:
+            try:
+                run_in_batches(
+                    pending,
+                    [chain.subtree_tokens() for chain in pending],
+                    limit,
+                    lambda group: self._pass(group, cache, point.end),
+                    describe=lambda chain: f"a packed pass of {chain.subtree_tokens()} tokens",
+                )
+                pending = []
+            except SingleItemOutOfMemory as err:
+                # One subtree alone was too large a pass: read its first chain instead and
+                # pack what hangs below it; the subtrees before it are already scored.
+                failed = err.item
+                if failed not in pending or not failed.children:
+                    raise
+                failed.read = True
+                self._below(failed, self._read(failed, cache))
+                pending = pending[pending.index(failed) + 1 :]
 
     # ----- reads ----------------------------------------------------------------------
 
@@ -176,8 +188,10 @@ class PrefixScorer:
             except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
                 if is_out_of_memory(err):
                     raise SingleItemOutOfMemory(
-                        f"out of memory reading a prefix of {chain.end} tokens: use a smaller dtype, a "
-                        "GPU with more memory, or a shorter max_length so the over-length policy shortens it"
+                        f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
+                        "dtype, a GPU with more memory, or a shorter max_length so the over-length "
+                        "policy shortens it",
+                        item=chain,
                     ) from err
                 raise
             cache = getattr(out, self._cache_name)
