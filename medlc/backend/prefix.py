@@ -160,10 +160,11 @@ class PrefixScorer:
                 )
                 pending = []
             except SingleItemOutOfMemory as err:
-                # One subtree alone was too large a pass: read its first chain instead and
-                # pack what hangs below it; the subtrees before it are already scored.
+                # One subtree alone was too large a pass: read its first chain instead (a
+                # causal read needs no [tokens x tokens] mask) and pack what hangs below it;
+                # the subtrees before it are already scored.
                 failed = err.item
-                if failed not in pending or not failed.children:
+                if failed not in pending:
                     raise
                 failed.read = True
                 self._below(failed, self._read(failed, cache))
