@@ -271,8 +271,10 @@ def main() -> None:
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []
-    for bucket in args.buckets.split(","):
-        for mode in modes:
+    # Mode-major, so both buckets of a mode run close together in time (the machine's load
+    # drifts), and the figures are written after every cell so a stopped run keeps them.
+    for mode in modes:
+        for bucket in args.buckets.split(","):
             spec = common | {"bucket": bucket, "mode": mode, "decode_steps": None}
             figures = {"ours": spawn(spec | {"backend": "ours"})}
             steps = figures["ours"]["decode_steps"]
@@ -284,10 +286,21 @@ def main() -> None:
             rows.append(cell(bucket, mode, figures))
             raw.append({"bucket": bucket, "mode": mode, "children": figures})
             console.log(
-                f"{bucket} {mode}: " + ", ".join(f"{n} {f['seconds']:.1f}s" for n, f in figures.items())
+                f"{bucket} {mode}: "
+                + ", ".join(f"{n} {f['seconds']:.1f}s" for n, f in figures.items())
+                + f"; load average {os.getloadavg()}"
             )
+            if args.json:
+                write_figures(args, started, rows, raw, Path(args.json))
     title = f"scorer benchmark: {args.model} on {args.device} ({args.dtype}, {args.attn_implementation})"
     print_table(rows, title, console)
+    console.print(f"machine: {machine()}; load average {started['load_average']} -> {os.getloadavg()}")
+
+
+def write_figures(
+    args: argparse.Namespace, started: dict, rows: list[dict], raw: list[dict], path: Path
+) -> None:
+    """The run so far, with the machine, versions and load, as JSON."""
     figures = {
         "machine": machine(),
         "started": started,
@@ -298,11 +311,8 @@ def main() -> None:
         "cells": rows,
         "raw": raw,
     }
-    console.print(f"machine: {figures['machine']}; load average {started['load_average']} -> "
-                  f"{figures['load_average_at_end']}")  # fmt: skip
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
 
 
 def _per_item(steps: list[int], items: int) -> list[int] | None:
