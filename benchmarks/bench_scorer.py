@@ -8,9 +8,10 @@ A *mode* is what one evaluation hands the backend for the same exam items: `lett
 `cloze` or `gen` alone, or `all` -- the letter and cloze requests of every item in one
 log-likelihood call, then the generative ones in one generation call, as lm-eval does when
 a run names the three tasks. Each (bucket, mode, backend) runs in a child process of its
-own that loads the model, warms up on one closed-book item, and times the mode once, so
-its peak memory is its own: the child's `ru_maxrss` on CPU (the resident set after loading
-and warm-up is given beside it), `torch.cuda.max_memory_allocated` on CUDA.
+own that loads the model, warms up on one closed-book item (generating too where the mode
+generates), and times the mode once, so its peak memory is its own: the child's
+`ru_maxrss` on CPU (the resident set after loading and warm-up is given beside it),
+`torch.cuda.max_memory_allocated` on CUDA.
 
 The floor is the least any backend must run: one bare forward pass per item over its
 longest prompt of the mode (one read per book), logits of the last position only, plus,
@@ -92,17 +93,22 @@ def run_child(spec: dict) -> dict:
     model = model.to(device).eval()
     exam_dir = Path(spec["exam_dir"])
     loglik, gen = mode_requests(exam_dir, spec["bucket"], spec["mode"], spec["items"])
-    warm_loglik, _ = mode_requests(exam_dir, "closed", "letter", 1)
+    # Warm-up on one closed-book item, generation included where the mode generates: the
+    # first `generate` of a process costs seconds of one-off set-up.
+    warm_loglik, warm_gen = mode_requests(exam_dir, "closed", "all", 1)
+    warm_gen = warm_gen if gen else []
     backend = spec["backend"]
     lm = None
     if backend != "floor":
         shared = {"pretrained": model, "tokenizer": tokenizer}
         lm = scoring.build_lm("hf" if backend == "stock" else "medlc-hf", shared, device=spec["device"])
         lm.loglikelihood(warm_loglik, disable_tqdm=True)
+        if warm_gen:
+            lm.generate_until(warm_gen, disable_tqdm=True)
         if hasattr(lm, "pop_medlc_report"):
             lm.pop_medlc_report()
     else:
-        floor(model, tokenizer, device, [warm_loglik[0].args[0]], [0])
+        floor(model, tokenizer, device, [warm_loglik[0].args[0]], [4 if gen else 0])
     steps: list[int] = []
     if lm is not None:  # count what generation costs, for the floor
         generate = lm.model.generate
