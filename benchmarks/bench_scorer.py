@@ -1,19 +1,26 @@
-"""Stock lm-eval `hf` vs `medlc-hf` vs the physical floor, on the same model and exam items.
+"""Stock lm-eval `hf` vs `medlc-hf` vs the floor, per variant and for all three together.
 
-    python benchmarks/bench_scorer.py --buckets 4k --items 5
-    python benchmarks/bench_scorer.py --buckets 8k --items 2 --json results/bench_8k.json
+    python benchmarks/bench_scorer.py --buckets 4k --items 5 --modes letter,cloze
+    python benchmarks/bench_scorer.py --buckets 2k,4k --items 3 --modes letter,cloze,gen,all \\
+        --stock_modes all --json benchmarks/results/scorer_variants_cpu.json
 
-All three run in this one process on one loaded model (HFLM and medlc-hf both accept a
-model object), items interleaved (floor, ours, stock for item 1, then item 2, ...) so load
-from other processes hits all three alike. The floor is one bare forward pass over each
-context with `logits_to_keep=1`: no scorer can read the book in less.
+A *mode* is what one evaluation hands the backend for the same exam items: `letter`,
+`cloze` or `gen` alone, or `all` -- the letter and cloze requests of every item in one
+log-likelihood call, then the generative ones in one generation call, as lm-eval does when
+a run names the three tasks. Each (bucket, mode, backend) runs in a child process of its
+own that loads the model, warms up on one closed-book item (generating too where the mode
+generates), and times the mode once, so its peak memory is its own: the child's
+`ru_maxrss` on CPU (the resident set after loading and warm-up is given beside it),
+`torch.cuda.max_memory_allocated` on CUDA.
 
-Per variant and bucket it prints wall seconds per item, peak memory above the level before
-the call (on CPU the process's resident set sampled every millisecond, with glibc told to
-return every freed block of 64 KiB or more to the system at once, so memory one backend
-freed does not hide the next one's use; on CUDA `torch.cuda.max_memory_allocated`), the
-stock/ours and ours/floor ratios, and per-item agreement of ours with stock (same predicted
-option; largest log-likelihood difference).
+The floor is the least any backend must run: one bare forward pass per item over its
+longest prompt of the mode (one read per book), logits of the last position only, plus,
+for generation, one cached single-token step per token `medlc-hf` generated. It leaves
+out the option tokens of the cloze variant, which every exact scorer must also run.
+
+Per mode it prints seconds per item, peaks, stock/ours and ours/floor, and the agreement
+of ours with stock where stock ran: same predicted option per item and variant, the
+largest log-likelihood difference, identical generations.
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import resource
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -36,90 +43,148 @@ from rich.console import Console
 from rich.table import Table
 
 from medlc import scoring
-from medlc.backend import MedlcLM
+from medlc.backend.kv import cache_argument
 from medlc_core.models import resolve_pretrained
 from medlc_core.provenance import versions
 from medlc_tasks.exam.bundled import resolve_exam_dir
 from medlc_tasks.loading import build_docs
-from medlc_tasks.prompts import continuations, render_prompt
+from medlc_tasks.prompts import GEN_MAX_TOKENS, GEN_STOP, continuations, render_prompt
+
+MODES = {"letter": ("letter",), "cloze": ("cloze",), "gen": ("gen",), "all": ("letter", "cloze", "gen")}
+GEN_KWARGS = {"until": GEN_STOP, "max_gen_toks": GEN_MAX_TOKENS, "do_sample": False, "temperature": 0.0}
 
 
-class PeakMemory:
-    """Peak memory above the level at entry, during a `with` block."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-        self.peak_bytes = 0
-
-    def __enter__(self) -> PeakMemory:
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._start = torch.cuda.memory_allocated()
-            return self
-        self._process = psutil.Process()
-        self._start = self._process.memory_info().rss
-        self._peak = self._start
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while self._running:
-            self._peak = max(self._peak, self._process.memory_info().rss)
-            time.sleep(0.001)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated() - self._start
-            return
-        self._running = False
-        self._thread.join()
-        self._peak = max(self._peak, self._process.memory_info().rss)
-        self.peak_bytes = self._peak - self._start
+def mode_requests(exam_dir: Path, bucket: str, mode: str, items: int) -> tuple[list, list]:
+    """(log-likelihood, generation) Instances of `items` items, as the medlc tasks build them."""
+    loglik, gen = [], []
+    for variant in MODES[mode]:
+        task = f"bench_{bucket}_{variant}"
+        for doc_id, doc in enumerate(build_docs(exam_dir, bucket, variant, None)[0][:items]):
+            prompt = render_prompt(doc, variant)
+            if variant == "gen":
+                gen.append(Instance("generate_until", doc, (prompt, dict(GEN_KWARGS)), 0, (task, doc_id, 1)))
+                continue
+            for i, continuation in enumerate(continuations(doc, variant)):
+                loglik.append(Instance("loglikelihood", doc, (prompt, continuation), i, (task, doc_id, 1)))
+    return loglik, gen
 
 
-@dataclass
-class Cell:
-    """One backend on one (bucket, variant): per-item wall seconds and peak memory."""
-
-    seconds: list[float] = field(default_factory=list)
-    peak_bytes: list[int] = field(default_factory=list)
-
-    @property
-    def per_item(self) -> float:
-        return statistics.mean(self.seconds)
-
-    @property
-    def peak_gib(self) -> float:
-        return max(self.peak_bytes) / 2**30
-
-
-def item_requests(doc: dict, doc_id: int, variant: str, task: str) -> list[Instance]:
-    context = render_prompt(doc, variant)
-    return [
-        Instance("loglikelihood", doc, (context, continuation), i, (task, doc_id, 1))
-        for i, continuation in enumerate(continuations(doc, variant))
-    ]
-
-
-def floor(lm: MedlcLM, requests: list[Instance]) -> None:
-    """One bare forward over the context, logits for its last position only."""
-    ids = torch.tensor([lm.tok_encode(requests[0].args[0].rstrip())], device=lm.device)
+def floor(model, tokenizer, device, prompts: list[str], decode_steps: list[int]) -> None:
+    """One bare read of each prompt; then, where asked, that many single-token steps."""
+    name = cache_argument()
     with torch.inference_mode():
-        lm.model(input_ids=ids, logits_to_keep=1)
+        for prompt, steps in zip(prompts, decode_steps, strict=True):
+            ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
+            out = model(input_ids=ids, logits_to_keep=1, use_cache=bool(steps))
+            for _ in range(steps):
+                token = out.logits[:, -1:].argmax(-1)
+                out = model(input_ids=token, logits_to_keep=1, **{name: getattr(out, name)})
 
 
-def timed(run, device: torch.device) -> tuple[float, int, object]:
-    with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        out = run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    return seconds, memory.peak_bytes, out
+def run_child(spec: dict) -> dict:
+    """Load the model, warm up, run one (bucket, mode) on one backend; the figures."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = torch.device(spec["device"])
+    path = resolve_pretrained(spec["model"], spec["gguf_file"])
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dtype = getattr(torch, spec["dtype"])
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=spec["attn"])
+    model = model.to(device).eval()
+    exam_dir = Path(spec["exam_dir"])
+    loglik, gen = mode_requests(exam_dir, spec["bucket"], spec["mode"], spec["items"])
+    # Warm-up on one closed-book item, generation included where the mode generates: the
+    # first `generate` of a process costs seconds of one-off set-up.
+    warm_loglik, warm_gen = mode_requests(exam_dir, "closed", "all", 1)
+    warm_gen = warm_gen if gen else []
+    backend = spec["backend"]
+    lm = None
+    if backend != "floor":
+        shared = {"pretrained": model, "tokenizer": tokenizer}
+        lm = scoring.build_lm("hf" if backend == "stock" else "medlc-hf", shared, device=spec["device"])
+        lm.loglikelihood(warm_loglik, disable_tqdm=True)
+        if warm_gen:
+            lm.generate_until(warm_gen, disable_tqdm=True)
+        if hasattr(lm, "pop_medlc_report"):
+            lm.pop_medlc_report()
+    else:
+        floor(model, tokenizer, device, [warm_loglik[0].args[0]], [4 if gen else 0])
+    steps: list[int] = []
+    if lm is not None:  # count what generation costs, for the floor
+        generate = lm.model.generate
+
+        def counted(*args, **kwargs):
+            out = generate(*args, **kwargs)
+            steps.append(out.shape[1] - kwargs["input_ids"].shape[1])
+            return out
+
+        lm.model.generate = counted
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    loglikelihoods, generations, report = [], [], None
+    if lm is None:
+        longest: dict[int, str] = {}
+        for request in loglik + gen:
+            prompt = request.args[0]
+            if len(prompt) > len(longest.get(request.doc_id, "")):
+                longest[request.doc_id] = prompt
+        per_item = spec["decode_steps"] or [0] * len(longest)
+        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], per_item)
+    else:
+        if loglik:
+            loglikelihoods = [ll for ll, _ in lm.loglikelihood(loglik, disable_tqdm=True)]
+        if gen:
+            generations = lm.generate_until(gen, disable_tqdm=True)
+        if hasattr(lm, "medlc_report"):
+            report = lm.medlc_report()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "items": spec["items"],
+        "ru_maxrss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "rss_before_gib": rss_before / 2**30,
+        "cuda_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+        "prompt_tokens": [len(tokenizer(r.args[0]).input_ids) for r in gen + loglik if r.idx == 0],
+        "requests": [[r.task_name, r.doc_id, r.idx] for r in loglik],
+        "loglikelihoods": loglikelihoods,
+        "generations": generations,
+        "decode_steps": steps,
+        "medlc_report": report,
+    }
+
+
+def spawn(spec: dict) -> dict:
+    """`run_child(spec)` in a fresh Python process."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "figures.json"
+        command = [sys.executable, __file__, "--child", json.dumps(spec), "--json", str(out)]
+        subprocess.run(command, check=True)
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def agreement(ours: dict, stock: dict) -> dict:
+    """Same predicted option per (task, item); largest |Δ log-likelihood|; same generations."""
+
+    def picks(figures: dict) -> dict:
+        best: dict = {}
+        for (task, doc, idx), ll in zip(figures["requests"], figures["loglikelihoods"], strict=True):
+            if (task, doc) not in best or ll > best[(task, doc)][0]:
+                best[(task, doc)] = (ll, idx)
+        return {key: idx for key, (_, idx) in best.items()}
+
+    ours_picks, stock_picks = picks(ours), picks(stock)
+    deltas = [abs(a - b) for a, b in zip(ours["loglikelihoods"], stock["loglikelihoods"], strict=True)]
+    same_gen = sum(a == b for a, b in zip(ours["generations"], stock["generations"], strict=True))
+    return {
+        "same_argmax": f"{sum(ours_picks[k] == stock_picks[k] for k in stock_picks)}/{len(stock_picks)}",
+        "max_abs_loglik_delta": max(deltas, default=0.0),
+        "same_generations": f"{same_gen}/{len(stock['generations'])}",
+    }
 
 
 def machine() -> dict:
@@ -132,135 +197,136 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": os.getloadavg(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
 
 
-def _return_freed_memory_to_the_system() -> None:
-    """Re-run this script with glibc's mmap threshold at 64 KiB: large blocks are then
-    unmapped when freed, so the resident set follows live tensors and peaks compare."""
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(64 * 1024)
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+def cell(bucket: str, mode: str, figures: dict) -> dict:
+    """One table row from the children's figures of one (bucket, mode)."""
+    ours, floor_figures, stock = figures["ours"], figures["floor"], figures.get("stock")
+    row = {"bucket": bucket, "mode": mode, "items": ours["items"]}
+    row["mean_prompt_tokens"] = round(sum(ours["prompt_tokens"]) / len(ours["prompt_tokens"]))
+    peak_key = "cuda_peak_gib" if ours["cuda_peak_gib"] is not None else "ru_maxrss_gib"
+    for name, f in figures.items():
+        row[f"{name}_s_per_item"] = round(f["seconds"] / f["items"], 3)
+        row[f"{name}_peak_gib"] = round(f[peak_key], 3)
+        row[f"{name}_rss_before_gib"] = round(f["rss_before_gib"], 3)
+    row["ours_over_floor"] = round(ours["seconds"] / floor_figures["seconds"], 3)
+    if stock is not None:
+        row["stock_over_ours"] = round(stock["seconds"] / ours["seconds"], 2)
+        row |= agreement(ours, stock)
+    row["prefix_cache"] = (ours["medlc_report"] or {}).get("prefix_cache")
+    row["scoring"] = (ours["medlc_report"] or {}).get("scoring")
+    return row
+
+
+def print_table(rows: list[dict], title: str, console: Console) -> None:
+    columns = [
+        ("bucket", "bucket"), ("mode", "mode"), ("items", "items"), ("prompt tok", "mean_prompt_tokens"),
+        ("stock s/item", "stock_s_per_item"), ("ours s/item", "ours_s_per_item"),
+        ("floor s/item", "floor_s_per_item"), ("stock/ours", "stock_over_ours"),
+        ("ours/floor", "ours_over_floor"), ("stock peak GiB", "stock_peak_gib"),
+        ("ours peak GiB", "ours_peak_gib"), ("floor peak GiB", "floor_peak_gib"),
+        ("same argmax", "same_argmax"), ("max |Δll|", "max_abs_loglik_delta"),
+        ("same gen", "same_generations"),
+    ]  # fmt: skip
+    table = Table(title=title)
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    for row in rows:
+        values = [row.get(key, "–") for _, key in columns]
+        table.add_row(*(f"{v:.1e}" if isinstance(v, float) and k == "max_abs_loglik_delta" else str(v)
+                        for v, (_, k) in zip(values, columns, strict=True)))  # fmt: skip
+    console.print(table)
+    for row in rows:
+        if row["mode"] == "all":
+            letter = next((r for r in rows if r["bucket"] == row["bucket"] and r["mode"] == "letter"), None)
+            if letter:
+                ratio = row["ours_s_per_item"] / letter["ours_s_per_item"]
+                console.print(f"{row['bucket']}: ours, all three variants / letter alone = {ratio:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="gemma3-270m", help="bundled name, hub id or local dir")
     parser.add_argument("--gguf_file", default=None)
-    parser.add_argument(
-        "--exam_dir", default=None, help="a built exam (default: $MEDLC_EXAM_DIR or the bundled exam)"
-    )
-    parser.add_argument("--buckets", default="4k", help="comma-separated, e.g. 4k,8k")
-    parser.add_argument("--variants", default="letter,cloze")
-    parser.add_argument("--items", type=int, default=5, help="items per bucket and variant")
+    parser.add_argument("--exam_dir", default=None, help="a built exam (default: the bundled exam)")
+    parser.add_argument("--buckets", default="4k", help="comma-separated, e.g. closed,2k,4k")
+    parser.add_argument("--modes", default="letter,cloze", help=f"comma-separated, of {','.join(MODES)}")
+    parser.add_argument("--stock_modes", default=None, help="modes stock runs (default: --modes)")
+    parser.add_argument("--items", type=int, default=5, help="items per bucket")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--attn_implementation", default="sdpa")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        Path(args.json).write_text(json.dumps(run_child(json.loads(args.child))), encoding="utf-8")
+        return
 
-    console = Console(width=200)
-    device = torch.device(args.device)
-    if device.type == "cpu":
-        _return_freed_memory_to_the_system()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    console = Console(width=220)
+    modes = args.modes.split(",")
+    stock_modes = (args.stock_modes or args.modes).split(",")
+    common = {
+        "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
+        "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
+        "items": args.items,
+    }  # fmt: skip
+    started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    rows, raw = [], []
+    # Mode-major, so both buckets of a mode run close together in time (the machine's load
+    # drifts), and the figures are written after every cell so a stopped run keeps them.
+    for mode in modes:
+        for bucket in args.buckets.split(","):
+            spec = common | {"bucket": bucket, "mode": mode, "decode_steps": None}
+            figures = {"ours": spawn(spec | {"backend": "ours"})}
+            steps = figures["ours"]["decode_steps"]
+            figures["floor"] = spawn(
+                spec | {"backend": "floor", "decode_steps": _per_item(steps, args.items)}
+            )
+            if mode in stock_modes:
+                figures["stock"] = spawn(spec | {"backend": "stock"})
+            rows.append(cell(bucket, mode, figures))
+            raw.append({"bucket": bucket, "mode": mode, "children": figures})
+            console.log(
+                f"{bucket} {mode}: "
+                + ", ".join(f"{n} {f['seconds']:.1f}s" for n, f in figures.items())
+                + f"; load average {os.getloadavg()}"
+            )
+            if args.json:
+                write_figures(args, started, rows, raw, Path(args.json))
+    title = f"scorer benchmark: {args.model} on {args.device} ({args.dtype}, {args.attn_implementation})"
+    print_table(rows, title, console)
+    console.print(f"machine: {machine()}; load average {started['load_average']} -> {os.getloadavg()}")
 
-    path = resolve_pretrained(args.model, args.gguf_file)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = (
-        AutoModelForCausalLM.from_pretrained(
-            path, dtype=getattr(torch, args.dtype), attn_implementation=args.attn_implementation
-        )
-        .to(device)
-        .eval()
-    )
-    # Both backends wrap the one loaded model, built as every medlc entry point builds an LM.
-    shared = {"pretrained": model, "tokenizer": tokenizer}
-    stock = scoring.build_lm("hf", shared, batch_size=1, device=args.device)
-    ours = scoring.build_lm("medlc-hf", shared, batch_size=1, device=args.device)
-    exam_dir = resolve_exam_dir(args.exam_dir)
-    floor(ours, item_requests(build_docs(exam_dir, "closed", "letter", None)[0][0], 0, "letter", "warmup"))
 
+def write_figures(
+    args: argparse.Namespace, started: dict, rows: list[dict], raw: list[dict], path: Path
+) -> None:
+    """The run so far, with the machine, versions and load, as JSON."""
     figures = {
         "machine": machine(),
+        "started": started,
+        "load_average_at_end": os.getloadavg(),
         "args": vars(args),
-        "exam_dir": str(exam_dir),
-        "model_path": path,
+        "model_path": resolve_pretrained(args.model, args.gguf_file),
         "versions": versions(),
-        "cells": [],
+        "cells": rows,
+        "raw": raw,
     }
-    rows = []
-    for bucket in args.buckets.split(","):
-        for variant in args.variants.split(","):
-            docs = build_docs(exam_dir, bucket, variant, None)[0][: args.items]
-            cells = {name: Cell() for name in ("floor", "ours", "stock")}
-            agree, worst_delta, tokens = 0, 0.0, []
-            for doc_id, doc in enumerate(docs):
-                requests = item_requests(doc, doc_id, variant, f"bench_{bucket}_{variant}")
-                tokens.append(len(ours.tok_encode(requests[0].args[0])))
-                results = {}
-                for name, run in (
-                    ("floor", lambda requests=requests: floor(ours, requests)),
-                    ("ours", lambda requests=requests: ours.loglikelihood(requests, disable_tqdm=True)),
-                    ("stock", lambda requests=requests: stock.loglikelihood(requests, disable_tqdm=True)),
-                ):
-                    seconds, peak, results[name] = timed(run, device)
-                    cells[name].seconds.append(seconds)
-                    cells[name].peak_bytes.append(peak)
-                ours_ll = [ll for ll, _ in results["ours"]]
-                stock_ll = [ll for ll, _ in results["stock"]]
-                agree += ours_ll.index(max(ours_ll)) == stock_ll.index(max(stock_ll))
-                worst_delta = max(
-                    worst_delta, max(abs(a - b) for a, b in zip(ours_ll, stock_ll, strict=True))
-                )
-                console.log(f"{bucket} {variant} item {doc_id}: {tokens[-1]} tokens, "
-                            + ", ".join(f"{n} {c.seconds[-1]:.2f}s" for n, c in cells.items()))  # fmt: skip
-            cell = {
-                "bucket": bucket,
-                "variant": variant,
-                "items": len(docs),
-                "mean_context_tokens": round(statistics.mean(tokens)),
-                "agreement": f"{agree}/{len(docs)}",
-                "max_abs_loglik_delta": worst_delta,
-            }
-            for name, c in cells.items():
-                cell[f"{name}_s_per_item"] = round(c.per_item, 3)
-                cell[f"{name}_peak_gib"] = round(c.peak_gib, 3)
-                cell[f"{name}_seconds"] = [round(s, 3) for s in c.seconds]
-            cell["stock_over_ours"] = round(cells["stock"].per_item / cells["ours"].per_item, 2)
-            cell["ours_over_floor"] = round(cells["ours"].per_item / cells["floor"].per_item, 3)
-            cell["memory_stock_over_ours"] = round(
-                cells["stock"].peak_gib / max(cells["ours"].peak_gib, 1e-9), 1
-            )
-            figures["cells"].append(cell)
-            rows.append(cell)
-    figures["machine"]["load_average_at_end"] = os.getloadavg()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
 
-    table = Table(title=f"scorer benchmark: {args.model} on {args.device} ({args.dtype})")
-    columns = [
-        ("bucket", "bucket"), ("variant", "variant"), ("items", "items"), ("ctx tok", "mean_context_tokens"),
-        ("stock s/item", "stock_s_per_item"), ("ours s/item", "ours_s_per_item"),
-        ("floor s/item", "floor_s_per_item"),
-        ("stock/ours", "stock_over_ours"), ("ours/floor", "ours_over_floor"),
-        ("stock peak GiB", "stock_peak_gib"), ("ours peak GiB", "ours_peak_gib"),
-        ("floor peak GiB", "floor_peak_gib"),
-        ("same argmax", "agreement"), ("max |Δll|", "max_abs_loglik_delta"),
-    ]  # fmt: skip
-    for title, _ in columns:
-        table.add_column(title, justify="right")
-    for row in rows:
-        table.add_row(
-            *(f"{row[key]:.2e}" if key == "max_abs_loglik_delta" else str(row[key]) for _, key in columns)
-        )
-    console.print(table)
-    console.print(f"machine: {figures['machine']}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+
+def _per_item(steps: list[int], items: int) -> list[int] | None:
+    """Generated tokens spread over the items as evenly as they divide (the floor's share)."""
+    if not steps:
+        return None
+    total = sum(steps)
+    return [total // items + (i < total % items) for i in range(items)]
 
 
 if __name__ == "__main__":

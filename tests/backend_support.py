@@ -179,3 +179,14 @@ def write_tiny_gguf(model_dir: Path, out_file: Path) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return out_file
+
+
+def distinct_prefix_tokens(lm, requests: list[Instance]) -> int:
+    """How many token positions a scorer that runs every shared prefix once must run: the
+    distinct prefixes of the requests' `context + continuation[:-1]` (what stock `hf` feeds)."""
+    prefixes = set()
+    for request in requests:
+        context, continuation = lm._encode_pair(*request.args)
+        sequence = (*context, *continuation[:-1])
+        prefixes.update(sequence[: i + 1] for i in range(len(sequence)))
+    return len(prefixes)

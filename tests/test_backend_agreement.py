@@ -62,8 +62,9 @@ def test_batched_left_padded_contexts_match_stock_hf(request, arch_fixture):
     batched = MedlcLM(pretrained=model_dir, device="cpu", dtype="float32", batch_size=6)
     got = batched.loglikelihood(requests, disable_tqdm=True)
     assert_same_scores(expected, got, requests)
-    # All six contexts (three lengths with a book, three without) were read in one forward.
-    assert batched.counts.context_forwards == 1
+    # All six contexts (three lengths with a book, three without) and their options went
+    # through the model as one packed pass.
+    assert (batched.counts.reads, batched.counts.packed_passes) == (0, 1)
 
 
 def test_eager_attention_matches_sdpa(tiny_model_dir, ours):

@@ -48,16 +48,21 @@ class BatchLimit:
     """
 
     rows: int
-    max_tokens: int | None = None  # rows x padded length; None = no token cap
+    max_tokens: int | None = None  # None = no token cap
     backoffs: int = 0
+    # Padded batches cost rows x the longest item; packed ones (items laid end to end in
+    # one sequence) cost the sum of their lengths.
+    packed: bool = False
 
     def take(self, lengths: Sequence[int], start: int) -> int:
         """How many items from `start` go into the next batch (always at least one)."""
         count = 1
-        longest = lengths[start]
+        longest = total = lengths[start]
         while start + count < len(lengths) and count < self.rows:
             longest = max(longest, lengths[start + count])
-            if self.max_tokens is not None and longest * (count + 1) > self.max_tokens:
+            total += lengths[start + count]
+            cost = total if self.packed else longest * (count + 1)
+            if self.max_tokens is not None and cost > self.max_tokens:
                 break
             count += 1
         return count
@@ -68,7 +73,11 @@ class BatchLimit:
 
 
 class SingleItemOutOfMemory(RuntimeError):
-    """Even one item alone does not fit; nothing smaller is left to try."""
+    """Even one item alone does not fit; nothing smaller is left to try (`item` says which)."""
+
+    def __init__(self, message: str, item: object = None):
+        super().__init__(message)
+        self.item = item
 
 
 def run_in_batches(
@@ -98,7 +107,8 @@ def run_in_batches(
                 raise SingleItemOutOfMemory(
                     f"out of memory on a single item ({describe(batch[0])}, {lengths[start]} "
                     "tokens): use a smaller dtype, a GPU with more memory, or a shorter "
-                    "max_length so the over-length policy shortens it"
+                    "max_length so the over-length policy shortens it",
+                    item=batch[0],
                 ) from err
             out = None
         if out is None:

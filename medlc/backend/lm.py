@@ -4,8 +4,12 @@ Loading, tokenisation, chat templates, generation and data-parallel runs under
 `accelerate launch` are stock `HFLM`, so prompts are tokenised exactly as `hf` tokenises
 them. What changes:
 
-* log-likelihood requests go through `PrefixScorer` (one forward per distinct context,
-  logits only where they are scored);
+* log-likelihood requests go through `PrefixScorer`: every token shared by several
+  requests -- a book shared by the letter and cloze prompts of an item, a context shared
+  by its options -- runs once, and logits are taken only where they are scored;
+* a bounded store of recent prefix caches (`PrefixStore`) outlives each call, so a
+  generation starts from the book its item's log-likelihood requests read, and the other
+  way round;
 * every prompt passes the over-length guard (`length.py`) instead of being cut silently;
 * batches shrink on out-of-memory instead of crashing (`batching.py`);
 * `pretrained` also takes the bundled names (`gemma3-270m`, `smollm2-135m-instruct`) and
@@ -26,20 +30,16 @@ from lm_eval.models.utils import normalize_gen_kwargs
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from medlc.backend.batching import BatchLimit
-from medlc.backend.generate import generate_in_batches
+from medlc.backend.generate import generate_in_batches, keep_prompt_caches
+from medlc.backend.kv import cache_argument, fork, new_cache
 from medlc.backend.length import LengthGuard, replace_context
-from medlc.backend.prefix import PrefixScorer, ScoringCounts
+from medlc.backend.prefix import DEFAULT_ONE_PASS_TOKENS, MIN_BRANCHES_PER_PASS, PrefixScorer, ScoringCounts
+from medlc.backend.store import PrefixStore
 from medlc_core.models import DEFAULT_MODEL_NAME, adapter_tokenizer, resolve_pretrained, split_adapter
 
-# Padded context tokens one prefill forward may hold when batching several contexts
-# (`batch_size` > 1 or auto). One context longer than this still runs, alone.
-DEFAULT_MAX_BATCH_TOKENS = 16384
-# Continuations of one context share its cached prefix, so batching them costs only their
-# own few tokens per row: they are batched at least this wide whatever `batch_size` says.
-MIN_CONTINUATION_ROWS = 8
-# ...but never more continuation tokens per pass than this: their logits are the one
-# [tokens x vocabulary] tensor left (2k x 262k floats = 2 GiB for Gemma 3).
-MAX_CONTINUATION_TOKENS = 2048
+# Memory for prefix caches kept between calls (`prefix_cache_gib`). One token of Gemma 3
+# 270M costs 36 KiB in float32 (18 in bfloat16), so 4 GiB hold about 28 books at 4k.
+DEFAULT_PREFIX_CACHE_GIB = 4.0
 
 
 def default_device() -> str:
@@ -53,10 +53,16 @@ class MedlcLM(HFLM):
     pretrained: also a PEFT adapter folder (holding adapter_config.json): its base model is
         loaded with the adapter, as `pretrained=<base>,peft=<folder>` would.
     gguf_file: a GGUF file inside `pretrained` (a directory); converted once, cached.
-    attn_implementation: "sdpa", "eager" or "flash_attention_2".
-    batch_size: an int, or "auto" = start at `max_batch_size` and halve on out-of-memory.
-    max_batch_tokens: padded tokens per prefill batch when batching several contexts.
+    attn_implementation: "sdpa", "eager" or "flash_attention_2" (which takes no tree mask,
+        so packed passes run as padded rows).
+    batch_size: an int, or "auto" = start at `max_batch_size` and halve on out-of-memory:
+        how many short contexts share one packed pass, and prompts one generation batch.
     over_length: "fit" (exam policy), "truncate" (left cut, counted) or "error".
+    prefix_cache_gib: memory for the KV caches of recent prefixes kept between the
+        log-likelihood and generation calls of one evaluation (0 = keep none; every
+        prefix shared within one call is still read once).
+    one_pass_tokens: a context (or the rest of one after a shared prefix) of at most this
+        many tokens is scored together with its continuations in one packed pass.
     """
 
     def __init__(
@@ -68,8 +74,9 @@ class MedlcLM(HFLM):
         attn_implementation: str | None = None,
         batch_size: int | str | None = 1,
         max_batch_size: int | None = 64,
-        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         over_length: str = "fit",
+        prefix_cache_gib: float = DEFAULT_PREFIX_CACHE_GIB,
+        one_pass_tokens: int = DEFAULT_ONE_PASS_TOKENS,
         **kwargs: Any,
     ) -> None:
         name = pretrained if isinstance(pretrained, str) else type(pretrained).__name__
@@ -101,19 +108,22 @@ class MedlcLM(HFLM):
         if self.backend != "causal":
             raise ValueError("medlc-hf scores decoder-only (causal) models; use `hf` for seq2seq")
         self.auto_batch = auto
-        token_cap = int(max_batch_tokens) if rows > 1 and max_batch_tokens else None
-        self.context_limit = BatchLimit(rows, max_tokens=token_cap)
-        self.row_limit = BatchLimit(max(rows, MIN_CONTINUATION_ROWS), max_tokens=MAX_CONTINUATION_TOKENS)
+        self.context_limit = BatchLimit(rows)
+        self.branch_limit = BatchLimit(max(rows, MIN_BRANCHES_PER_PASS))
         self.generation_limit = BatchLimit(rows)
         self.counts = ScoringCounts()
         self._pairs: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         self.guard = LengthGuard(over_length, self.max_length)
+        self.store = PrefixStore(int(float(prefix_cache_gib) * 2**30), min_tokens=int(one_pass_tokens))
+        self._cache_name = cache_argument()
         self.scorer = PrefixScorer(
             self.model,
             self.device,
             pad_token_id=self.tokenizer.pad_token_id,
             context_limit=self.context_limit,
-            row_limit=self.row_limit,
+            branch_limit=self.branch_limit,
+            store=self.store,
+            one_pass_tokens=int(one_pass_tokens),
             counts=self.counts,
         )
 
@@ -190,9 +200,8 @@ class MedlcLM(HFLM):
                 # or a fit that could not shorten); stock `hf` cuts the same way.
                 context = context[excess:]
             pairs.append((context, continuation))
-        with self._progress("log-likelihood contexts", disable_tqdm) as advance:
-            n_contexts = len({tuple(c) for c, _ in pairs})
-            results = self.scorer.score(pairs, on_done=advance(n_contexts))
+        with self._progress("log-likelihood tokens", disable_tqdm) as advance:
+            results = self.scorer.score(pairs, progress=advance)
         for (request_str, _, _), answer in zip(requests, results, strict=True):
             if request_str is not None:
                 self.cache_hook.add_partial("loglikelihood", request_str, answer)
@@ -224,7 +233,12 @@ class MedlcLM(HFLM):
                 generate_batch=self._generate_batch,
                 count_tokens=self._prompt_tokens,
                 on_done=advance(len(fitted)),
+                alone=self._starts_from_store,
             )
+
+    def _starts_from_store(self, instance: Instance) -> bool:
+        tokens = self.tok_encode(instance.args[0])[-(self.max_length - 1) :]
+        return self.store.covered(tokens) >= self.store.min_tokens
 
     def _prompt_tokens(self, context: str) -> int:
         return len(self.tok_encode(context))
@@ -238,6 +252,22 @@ class MedlcLM(HFLM):
         finally:
             self.batch_size_per_gpu = saved
 
+    def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **generation_kwargs):
+        """Stock generation, from the longest stored prefix of a one-row prompt; each
+        prompt's KV cache is kept in the store afterwards."""
+        rows, length = context.shape
+        cache = new_cache()
+        if rows == 1:
+            reused, stored = self.store.lookup(context[0].tolist(), limit=length - 1)
+            if stored is not None:
+                cache = fork(stored, reused)
+        else:
+            self.store.misses += rows
+        generation_kwargs[self._cache_name] = cache
+        out = super()._model_generate(context, max_length, stop, **generation_kwargs)
+        keep_prompt_caches(self.store, cache, context, generation_kwargs.get("attention_mask"))
+        return out
+
     # ----- reporting ------------------------------------------------------------------
 
     def medlc_report(self) -> dict[str, Any]:
@@ -246,7 +276,7 @@ class MedlcLM(HFLM):
         `config.medlc_report` (see `get_model_info`)."""
         limits = {
             "contexts": self.context_limit,
-            "continuations": self.row_limit,
+            "branches": self.branch_limit,
             "generation": self.generation_limit,
         }
         resolved = str(self.pretrained) if isinstance(self.pretrained, str) else None
@@ -255,19 +285,23 @@ class MedlcLM(HFLM):
             "model": self.requested | {"resolved": resolved},
             "over_length": self.guard.report(),
             "scoring": self.counts.as_dict(),
+            "prefix_cache": self.store.report(),
             "batching": {
                 "auto": self.auto_batch,
                 "rows_now": {name: limit.rows for name, limit in limits.items()},
-                "max_batch_tokens": self.context_limit.max_tokens,
+                "max_pack_tokens": self.context_limit.max_tokens,
                 "out_of_memory_backoffs": sum(limit.backoffs for limit in limits.values()),
             },
         }
 
     def pop_medlc_report(self) -> dict[str, Any]:
-        """`medlc_report()`, then start counting afresh (one call per scored task)."""
+        """`medlc_report()`, then start afresh: counts reset, prefix caches dropped (one
+        call per evaluation, so no cache outlives the evaluation that read it)."""
         report = self.medlc_report()
         self.guard.reset()
         self.counts = self.scorer.counts = ScoringCounts()
+        self.store.clear()
+        self.store.reset_counts()
         return report
 
     def get_model_info(self) -> dict[str, Any]:

@@ -1,18 +1,22 @@
-"""Log-likelihood scoring that reads each distinct context once.
+"""Log-likelihood scoring that runs every shared token once.
 
 lm-eval's `hf` backend runs `context + continuation[:-1]` through the model once per
-option and takes a log-softmax over the whole vocabulary at every position. For an
-open-book item that is five reads of the same book and a [tokens x vocabulary] tensor per
-read (32k x 262k floats for Gemma 3 at the 32k bucket). Here instead:
+request and takes a log-softmax over the whole vocabulary at every position. For an
+open-book item scored as letter and cloze that is ten reads of the same book, and a
+[tokens x vocabulary] tensor per read (32k x 262k floats for Gemma 3 at the 32k bucket).
+Here instead, for all requests of a call at once (lm-eval passes every task's):
 
-1. requests are grouped by their context tokens; groups are sorted longest first and
-   batched (left-padded, so every context ends at the last column);
-2. one forward pass per batch of contexts keeps the KV cache and asks the model for the
-   logits of the last position only (`logits_to_keep=1`): that row scores every
-   single-token continuation (the letter variant) and the first token of every longer one;
-3. the remaining continuation tokens of all options are run as one batch against the
-   cached prefix, which every row reads through a view and nothing copies for good
-   (`SharedPrefixCache`); the log-softmax is taken only at those positions.
+1. the requests become a radix tree of token chains (`plan.py`), so a book shared by
+   several prompts, and a context shared by its options, is one chain;
+2. long chains are *read*: one causal forward each, starting from the KV cache of the
+   chain above -- or from a longer prefix kept by the `PrefixStore` from an earlier call,
+   a generation included -- keeping logits only where a request scores one; each read's
+   cache goes to the store for later calls;
+3. the short rest below a read (the end of each context and all its continuations), or a
+   short context with its continuations, runs as one packed pass with a tree attention
+   mask (`packing.py`): one pass, not two, and logits only at scored positions. Where the
+   attention kernel takes no explicit mask, each remaining chain is a row of one batch
+   against the cached prefix instead.
 
 Token sequences are exactly the ones stock `hf` scores, so log-probabilities agree with it
 to float rounding.
@@ -20,104 +24,55 @@ to float rounding.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
-from medlc.backend.batching import BatchLimit, run_in_batches
+from medlc.backend.batching import BatchLimit, SingleItemOutOfMemory, is_out_of_memory, run_in_batches
+from medlc.backend.kv import (
+    SharedPrefixCache,
+    accepts,
+    cache_argument,
+    fork,
+    new_cache,
+    supports_shared_prefix,
+)
+from medlc.backend.packing import AttentionLayout, pack
+from medlc.backend.plan import Chain, Limits, Target, build_tree, mark_reads, packed_subtrees
+from medlc.backend.store import PrefixStore
 
 TokenRequest = tuple[Sequence[int], Sequence[int]]  # (context tokens, continuation tokens)
 Score = tuple[float, bool]  # (log-probability, continuation is the greedy decode)
+Progress = Callable[[int], Callable[[int], None]]
+
+# A chain of at most this many tokens is run in the packed pass of the read above it,
+# with everything below it; a longer one is read on its own, and its cache kept.
+DEFAULT_ONE_PASS_TOKENS = 256
+# Tokens one packed pass may hold. Attention in a packed pass is computed between all its
+# tokens and the mask throws most of it away, so the waste grows with the square of this.
+MAX_PACK_TOKENS = 1024
+# The chains below a long shared prefix (the ends of an item's prompts and their options,
+# below its book) need its cache anyway, so they are packed at least this many per pass
+# whatever `batch_size` says; contexts that share little are `batch_size` per pass.
+MIN_BRANCHES_PER_PASS = 64
 
 
 @dataclass
 class ScoringCounts:
-    """What the scorer did; tests and the benchmark read these to check reuse."""
+    """What the scorer ran; tests and the benchmark read these to check reuse."""
 
-    context_forwards: int = 0  # forward passes over context tokens
-    contexts_read: int = 0  # distinct contexts, each read exactly once
-    context_tokens: int = 0
-    continuation_forwards: int = 0  # forward passes over continuation tokens only
-    continuation_rows: int = 0
     requests: int = 0
+    contexts: int = 0  # distinct contexts among them
+    request_tokens: int = 0  # what scoring each request alone would run through the model
+    reads: int = 0  # causal forward passes over one chain each
+    read_tokens: int = 0
+    packed_passes: int = 0  # passes over packed chains (or, without a mask kernel, rows)
+    packed_tokens: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-class SharedPrefixCache(DynamicCache):
-    """A read-only view of a context's KV cache, shared by many continuation rows.
-
-    The model sees a cache holding the prefix, but `update` never stores: it returns the
-    prefix keys/values joined with the new ones for this one forward pass, so the prefix is
-    materialised per row for one layer at a time only, and the same prefix serves the next
-    batch of continuations unchanged. `rows[i]` is the context row of continuation row i.
-    """
-
-    def __init__(self, prefix: DynamicCache, rows: torch.Tensor):
-        super().__init__()
-        self.layers = prefix.layers
-        self._rows = rows
-        self._broadcast = all(_batch_of(layer) == 1 for layer in prefix.layers)
-
-    def update(self, key_states, value_states, layer_idx, *args, **kwargs):
-        layer = self.layers[layer_idx]
-        scratch = copy.copy(layer)  # carries lengths/offsets; the original stays untouched
-        if _holds_keys(layer):
-            if self._broadcast:
-                n = len(self._rows)
-                scratch.keys = layer.keys.expand(n, -1, -1, -1)
-                scratch.values = layer.values.expand(n, -1, -1, -1)
-            else:
-                scratch.keys = layer.keys.index_select(0, self._rows)
-                scratch.values = layer.values.index_select(0, self._rows)
-        return scratch.update(key_states, value_states, *args, **kwargs)
-
-
-def _holds_keys(layer) -> bool:
-    # transformers 4.56 leaves `keys` None until the first update; 5.x has `is_initialized`.
-    keys = getattr(layer, "keys", None)
-    return keys is not None and getattr(layer, "is_initialized", True) and keys.numel() > 0
-
-
-def _batch_of(layer) -> int:
-    return layer.keys.shape[0] if _holds_keys(layer) else 1
-
-
-def supports_shared_prefix(cache: object) -> bool:
-    """Attention-only KV caches can be shared; recurrent/linear-attention state cannot."""
-    return isinstance(cache, DynamicCache) and all(isinstance(x, DynamicLayer) for x in cache.layers)
-
-
-@dataclass
-class _Group:
-    context: tuple[int, ...]
-    members: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # (index, continuation)
-
-
-def cache_argument() -> str:
-    """The name of the KV-cache argument and output field of this transformers' models.
-
-    transformers 5.24 renamed `past_key_values` to `cache` (the old name goes in 5.40); the
-    lower bound, 4.56, knows only the old one. Asked of the library's output class, not of
-    a model's signature, which a wrapper's `**kwargs` would hide.
-    """
-    from transformers.modeling_outputs import CausalLMOutputWithPast
-
-    fields = {f.name for f in dataclasses.fields(CausalLMOutputWithPast)}
-    return "cache" if "cache" in fields else "past_key_values"
-
-
-def _accepts(model: torch.nn.Module, name: str) -> bool:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return name in inspect.signature(base.forward).parameters
 
 
 class PrefixScorer:
@@ -129,156 +84,219 @@ class PrefixScorer:
         device: torch.device,
         pad_token_id: int,
         context_limit: BatchLimit,
-        row_limit: BatchLimit,
+        branch_limit: BatchLimit,
+        store: PrefixStore,
+        one_pass_tokens: int = DEFAULT_ONE_PASS_TOKENS,
         counts: ScoringCounts | None = None,
+        packed: bool | None = None,
     ):
+        """`packed`: run short chains as one masked pass; by default where the model's
+        attention kernel takes an explicit mask, else as rows."""
         self.model = model
         self.device = device
         self.pad_token_id = pad_token_id
-        self.context_limit = context_limit
-        self.row_limit = row_limit
+        self.context_limit = context_limit  # packed passes of whole short contexts
+        self.branch_limit = branch_limit  # packed passes below a read
+        self.store = store
         self.counts = counts or ScoringCounts()
-        self._logits_to_keep = _accepts(model, "logits_to_keep")
+        self.layout = AttentionLayout.of(model)
+        self.packed = self.layout.packable if packed is None else packed
+        if self.packed and not self.layout.packable:
+            raise ValueError(f"attention kernel {self.layout.kernel!r} takes no packed-pass mask")
+        self.one_pass_tokens = one_pass_tokens
+        for limit in (context_limit, branch_limit):
+            limit.packed, limit.max_tokens = self.packed, MAX_PACK_TOKENS
+        self._logits_to_keep = accepts(model, "logits_to_keep")
         self._cache_name = cache_argument()
 
-    def score(
-        self, requests: Sequence[TokenRequest], on_done: Callable[[int], None] | None = None
-    ) -> list[Score]:
-        groups: dict[tuple[int, ...], _Group] = {}
-        for index, (context, continuation) in enumerate(requests):
-            if not context or not continuation:
-                raise ValueError(f"request {index}: context and continuation must be non-empty")
-            key = tuple(context)
-            groups.setdefault(key, _Group(key)).members.append((index, tuple(continuation)))
-        # Longest first: the largest batch runs (and fails, if it must) at the start.
-        ordered = sorted(groups.values(), key=lambda g: (-len(g.context), g.context))
-        results: list[Score | None] = [None] * len(requests)
-
-        def run(batch: list[_Group]) -> list[None]:
-            for index, score in self._score_groups(batch):
-                results[index] = score
-            return [None] * len(batch)
-
-        def done(n_groups: int) -> None:
-            if on_done is not None:
-                on_done(n_groups)
-
-        run_in_batches(
-            ordered,
-            [len(g.context) for g in ordered],
-            self.context_limit,
-            run,
-            describe=lambda g: f"context of {len(g.context)} tokens",
-            on_done=done,
+    def score(self, requests: Sequence[TokenRequest], progress: Progress | None = None) -> list[Score]:
+        """One (log-probability, is-greedy) per request, in order. `progress(total)` is told
+        the tokens the plan holds and returns the callback that is told each pass's share."""
+        root = build_tree(requests)
+        self.limits = Limits(
+            self.one_pass_tokens,
+            pack_tokens=MAX_PACK_TOKENS,
+            context_tokens=min(MAX_PACK_TOKENS, self.one_pass_tokens * self.context_limit.rows),
+            pack_inner=self.packed,
         )
+        mark_reads(root, self.limits)
+        self._totals = [0.0] * len(requests)
+        self._greedy = [True] * len(requests)
+        total = root.subtree_tokens()
+        step = progress(total) if progress else (lambda n: None)
+        self._done = 0
+
+        def on_done(n: int) -> None:
+            self._done += n
+            step(n)
+
+        self._on_done = on_done
+        self._below(root, None)
+        step(total - self._done)
         self.counts.requests += len(requests)
-        return results  # type: ignore[return-value]
+        self.counts.contexts += len({tuple(c) for c, _ in requests})
+        self.counts.request_tokens += sum(len(c) + len(t) - 1 for c, t in requests)
+        return list(zip(self._totals, self._greedy, strict=True))
+
+    def _below(self, point: Chain, cache) -> None:
+        """Everything below `point`, whose KV cache (None for the root) is `cache`."""
+        reads = [child for child in point.children.values() if child.read]
+        if point.parent is None:
+            # Reads that can start from a stored prefix go first, before other reads'
+            # entries push theirs out of the store.
+            reads.sort(key=lambda chain: -self.store.covered(chain.prefix()))
+        for chain in reads:
+            self._below(chain, self._read(chain, cache))
+        pending = packed_subtrees(point)
+        limit = self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit
+        while pending:
+            try:
+                run_in_batches(
+                    pending,
+                    [chain.subtree_tokens() for chain in pending],
+                    limit,
+                    lambda group: self._pass(group, cache, point.end),
+                    describe=lambda chain: f"a packed pass of {chain.subtree_tokens()} tokens",
+                )
+                pending = []
+            except SingleItemOutOfMemory as err:
+                # One subtree alone was too large a pass: read its first chain instead (a
+                # causal read needs no [tokens x tokens] mask) and pack what hangs below it;
+                # the subtrees before it are already scored.
+                failed = err.item
+                if failed not in pending:
+                    raise
+                failed.read = True
+                self._below(failed, self._read(failed, cache))
+                pending = pending[pending.index(failed) + 1 :]
+
+    # ----- reads ----------------------------------------------------------------------
+
+    def _read(self, chain: Chain, parent_cache):
+        """One causal forward over `chain`, from the longest cached prefix; its cache."""
+        tokens = chain.prefix()
+        first_wanted = min(chain.wants, default=chain.end)
+        stored, stored_cache = self.store.lookup(tokens, limit=first_wanted, have=chain.start)
+        begin = chain.start
+        if stored > begin:
+            begin, base = stored, stored_cache
+        else:
+            base = parent_cache
+        cache = fork(base, begin) if base is not None else new_cache()
+        if begin < chain.end:
+            try:
+                out = self._forward_read(chain, tokens[begin:], begin, cache)
+            except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
+                if is_out_of_memory(err):
+                    raise SingleItemOutOfMemory(
+                        f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
+                        "dtype, a GPU with more memory, or a shorter max_length so the over-length "
+                        "policy shortens it",
+                        item=chain,
+                    ) from err
+                raise
+            cache = getattr(out, self._cache_name)
+            if not supports_shared_prefix(cache):
+                raise NotImplementedError(
+                    f"{type(self.model).__name__}'s cache ({type(cache).__name__}) holds recurrent "
+                    "state that cannot be shared between requests; use lm-eval's `hf` backend on "
+                    "this architecture"
+                )
+            self.counts.reads += 1
+            self.counts.read_tokens += chain.end - begin
+        self.store.put(tokens, cache)
+        return cache
 
     @torch.inference_mode()
-    def _score_groups(self, groups: list[_Group]) -> list[tuple[int, Score]]:
-        lengths = [len(g.context) for g in groups]
-        width = max(lengths)
-        ids = torch.full((len(groups), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(groups), width), dtype=torch.long)
-        for row, group in enumerate(groups):
-            ids[row, width - len(group.context) :] = torch.tensor(group.context)
-            mask[row, width - len(group.context) :] = 1
-        ragged = min(lengths) != width
-        needs_cache = any(len(c) > 1 for g in groups for _, c in g.members)
-        kwargs = {}
-        if ragged:
-            # Left padding moves the real tokens right; explicit positions keep them where
-            # an unpadded read would put them, so batching does not change any score.
-            kwargs = {
-                "attention_mask": mask.to(self.device),
-                "position_ids": (mask.cumsum(1) - 1).clamp(min=0).to(self.device),
-            }
-        out = self._forward(ids.to(self.device), keep=1, use_cache=needs_cache, **kwargs)
-        last = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        self.counts.context_forwards += 1
-        self.counts.contexts_read += len(groups)
-        self.counts.context_tokens += sum(lengths)
+    def _forward_read(self, chain: Chain, new: list[int], begin: int, cache):
+        wanted = sorted(chain.wants)
+        offsets = [position - begin for position in wanted]
+        keep: int | torch.Tensor = 1
+        if offsets and offsets != [len(new) - 1]:
+            keep = torch.tensor(offsets, device=self.device)
+        ids = torch.tensor([new], device=self.device)
+        out = self._forward(ids, keep, use_cache=True, **{self._cache_name: cache})
+        logits = out.logits[0, -1:] if isinstance(keep, int) else out.logits[0]
+        if wanted:
+            targets = [(row, target) for row, p in enumerate(wanted) for target in chain.wants[p]]
+            self._score(logits, targets)
+        self._on_done(len(new))
+        return out
 
-        scores: list[tuple[int, Score]] = []
-        rows: list[tuple[int, int, tuple[int, ...]]] = []  # (group row, request index, continuation)
-        for row, group in enumerate(groups):
-            for index, continuation in group.members:
-                if len(continuation) == 1:
-                    token = continuation[0]
-                    scores.append((index, (float(last[row, token]), bool(last[row].argmax() == token))))
-                else:
-                    rows.append((row, index, continuation))
-        if not rows:
-            return scores
+    # ----- packed passes --------------------------------------------------------------
 
-        cache = getattr(out, self._cache_name)
-        if not supports_shared_prefix(cache):
-            raise NotImplementedError(
-                f"{type(self.model).__name__}'s cache ({type(cache).__name__}) holds recurrent "
-                "state that cannot be shared between continuations; use lm-eval's `hf` backend "
-                "for multi-token continuations on this architecture"
-            )
-        rows.sort(key=lambda r: -len(r[2]))
-
-        def run(chunk: list[tuple[int, int, tuple[int, ...]]]) -> list[tuple[int, Score]]:
-            return self._score_continuations(chunk, cache, last, mask, lengths, ragged)
-
-        scores += run_in_batches(
-            rows,
-            [len(r[2]) - 1 for r in rows],
-            self.row_limit,
-            run,
-            describe=lambda r: f"continuation of {len(r[2])} tokens",
+    @torch.inference_mode()
+    def _pass(self, subtrees: list[Chain], cache, base_length: int) -> list[None]:
+        """The packed chains below one cached prefix, in one forward pass."""
+        if not self.packed:
+            return self._rows(subtrees, cache, base_length)
+        packed = pack(subtrees, base_length)
+        kwargs = {
+            "position_ids": packed.position_ids.to(self.device),
+            "attention_mask": packed.attention_mask(self.layout, self.model.dtype, self.device),
+        }
+        if cache is not None:
+            kwargs[self._cache_name] = SharedPrefixCache(cache, rows=1)
+        out = self._forward(
+            packed.input_ids.to(self.device),
+            packed.keep.to(self.device),
+            use_cache=cache is not None,
+            **kwargs,
         )
-        return scores
+        self._score(out.logits[0], packed.targets)
+        self._counted_pass(packed.input_ids.shape[1])
+        return [None] * len(subtrees)
 
-    def _score_continuations(
-        self,
-        chunk: list[tuple[int, int, tuple[int, ...]]],
-        cache: DynamicCache,
-        last: torch.Tensor,
-        context_mask: torch.Tensor,
-        context_lengths: list[int],
-        ragged: bool,
-    ) -> list[tuple[int, Score]]:
-        # The first continuation token is scored by the context's last position; the model
-        # reads continuation[:-1] to score the rest. Right padding needs no mask: causal
-        # attention never lets a real token see the padding after it.
-        width = max(len(c) for _, _, c in chunk) - 1
-        ids = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
-        for i, (_, _, continuation) in enumerate(chunk):
-            ids[i, : len(continuation) - 1] = torch.tensor(continuation[:-1])
-        context_rows = torch.tensor([row for row, _, _ in chunk], dtype=torch.long)
+    def _rows(self, leaves: list[Chain], cache, base_length: int) -> list[None]:
+        """Without a mask kernel: each packed chain (a leaf: see `Limits.pack_inner`) is a
+        right-padded row against the cached prefix. Causal attention never lets a real
+        token see the padding after it, so the rows need no mask."""
+        width = max(len(leaf.tokens) for leaf in leaves)
+        ids = torch.full((len(leaves), width), self.pad_token_id, dtype=torch.long)
+        for row, leaf in enumerate(leaves):
+            ids[row, : len(leaf.tokens)] = torch.tensor(leaf.tokens)
         kwargs = {}
-        if ragged:
-            starts = torch.tensor([context_lengths[row] for row, _, _ in chunk])
-            kwargs = {
-                "attention_mask": torch.cat(
-                    [context_mask[context_rows], torch.ones((len(chunk), width), dtype=torch.long)], 1
-                ).to(self.device),
-                "position_ids": (starts[:, None] + torch.arange(width)[None, :]).to(self.device),
-            }
-        kwargs[self._cache_name] = SharedPrefixCache(cache, context_rows.to(self.device))
-        out = self._forward(ids.to(self.device), keep=0, use_cache=True, **kwargs)
-        self.counts.continuation_forwards += 1
-        self.counts.continuation_rows += len(chunk)
+        if cache is not None:
+            kwargs[self._cache_name] = SharedPrefixCache(cache, rows=len(leaves))
+        out = self._forward(ids.to(self.device), 0, use_cache=cache is not None, **kwargs)
+        for row, leaf in enumerate(leaves):
+            targets = [
+                (position - leaf.start, target)
+                for position in sorted(leaf.wants)
+                for target in leaf.wants[position]
+            ]
+            self._score(out.logits[row], targets)
+        self._counted_pass(ids.numel())
+        return [None] * len(leaves)
 
-        scores = []
-        for i, (row, index, continuation) in enumerate(chunk):
-            n = len(continuation) - 1
-            logprobs = F.log_softmax(out.logits[i, :n].float(), dim=-1)
-            targets = torch.tensor(continuation[1:], device=logprobs.device)
-            total = float(last[row, continuation[0]]) + float(logprobs.gather(1, targets[:, None]).sum())
-            greedy = bool(last[row].argmax() == continuation[0]) and bool(
-                (logprobs.argmax(-1) == targets).all()
-            )
-            scores.append((index, (total, greedy)))
-        return scores
+    def _counted_pass(self, tokens: int) -> None:
+        self.counts.packed_passes += 1
+        self.counts.packed_tokens += tokens
+        self._on_done(tokens)
 
-    def _forward(self, input_ids: torch.Tensor, keep: int, **kwargs):
+    # ----- shared ---------------------------------------------------------------------
+
+    def _score(self, logits: torch.Tensor, targets: list[tuple[int, Target]]) -> None:
+        """Add each target's log-probability (row `r` of `logits` predicts it) to its request."""
+        if not targets:
+            return
+        used = sorted({row for row, _ in targets})
+        logprobs = F.log_softmax(logits[used].float(), dim=-1)
+        index = {row: i for i, row in enumerate(used)}
+        local = torch.tensor([index[row] for row, _ in targets], device=logprobs.device)
+        tokens = torch.tensor([token for _, (_, token) in targets], device=logprobs.device)
+        values = logprobs[local, tokens].tolist()
+        greedy = (logprobs.argmax(-1)[local] == tokens).tolist()
+        for (_, (request, _)), value, is_greedy in zip(targets, values, greedy, strict=True):
+            self._totals[request] += value
+            self._greedy[request] = self._greedy[request] and is_greedy
+
+    def _forward(self, input_ids: torch.Tensor, keep: int | torch.Tensor, **kwargs):
         if self._logits_to_keep:
             return self.model(input_ids=input_ids, logits_to_keep=keep, **kwargs)
         out = self.model(input_ids=input_ids, **kwargs)
-        if keep:
+        if isinstance(keep, torch.Tensor):
+            out.logits = out.logits[:, keep]
+        elif keep:
             out.logits = out.logits[:, -keep:]
         return out
