@@ -47,7 +47,7 @@ def test_unknown_settings_model_arg_is_named_under_settings(tiny_model_dir, tmp_
     [
         "dtype",
         "over_length",
-        "max_batch_tokens",
+        "prefix_cache_gib",
         "trust_remote_code",
         "device_map",
         "use_cache",

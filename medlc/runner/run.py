@@ -185,11 +185,13 @@ def plan_run(config: HarnessConfig) -> Plan:
 def _check_model_args(config: HarnessConfig) -> None:
     """Every model_args key is one the backend accepts: checked before any model loads,
     so a typo costs no load and leaves no model folder."""
-    backend = config.settings.backend
-    check_model_args(backend, config.settings.model_args, f"{config.path}: settings.model_args")
+    settings = config.settings
+    check_model_args(settings.backend, settings.model_args, f"{config.path}: settings.model_args")
     for spec in config.roster:
+        if spec.kind == "baseline":
+            continue  # no model_args (the config refuses them): its rule is `method`
         where = f"{config.path}: {spec.key}.model_args"
-        check_model_args(backend, spec.model_args, where, spec.pretrained)
+        check_model_args(spec.backend or settings.backend, spec.model_args, where, spec.pretrained)
 
 
 def _check_requirements(models: list[ResolvedModel], config: HarnessConfig) -> None:
