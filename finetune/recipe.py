@@ -192,6 +192,21 @@ def train(
     def forward_loss(batch: Batch, num_items: torch.Tensor) -> torch.Tensor:
         return batch_loss(model, batch, num_items, device)
 
+    def evaluate_at(step: int) -> float | None:
+        """Eval loss after `step` optimiser steps (logged under that step)."""
+        return _evaluate(
+            accelerator,
+            model,
+            eval_examples,
+            data.max_length,
+            packed,
+            batch_of,
+            forward_loss,
+            optim.micro_batch_size,
+            log,
+            step,
+        )
+
     started, session_tokens, padded, real = time.perf_counter(), 0, 0, 0
     train_loss = eval_loss = None
     with progress_bar(main) as progress:
@@ -263,35 +278,13 @@ def train(
             )
             every = config.runtime.eval_every
             if every and (step + 1) % every == 0 and step + 1 < plan.total_steps:
-                eval_loss = _evaluate(
-                    accelerator,
-                    model,
-                    eval_examples,
-                    data.max_length,
-                    packed,
-                    batch_of,
-                    forward_loss,
-                    optim.micro_batch_size,
-                    log,
-                    step + 1,
-                )
+                eval_loss = evaluate_at(step + 1)
             every = config.runtime.save_every
             if every and (step + 1) % every == 0 and step + 1 < plan.total_steps:
                 save_checkpoint(accelerator, out, state, config.runtime.keep_checkpoints)
             if on_step is not None:
                 on_step(record)
-    eval_loss = _evaluate(
-        accelerator,
-        model,
-        eval_examples,
-        data.max_length,
-        packed,
-        batch_of,
-        forward_loss,
-        optim.micro_batch_size,
-        log,
-        plan.total_steps,
-    )
+    eval_loss = evaluate_at(plan.total_steps)
     wall = time.perf_counter() - started
 
     # --- 4. Save: adapter or model, tokenizer + template, manifest; merged on request --------
