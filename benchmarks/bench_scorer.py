@@ -15,8 +15,10 @@ generates), and times the mode once, so its peak memory is its own: the child's
 
 The floor is the least any backend must run: one bare forward pass per item over its
 longest prompt of the mode (one read per book), logits of the last position only, plus,
-for generation, one cached single-token step per token `medlc-hf` generated. It leaves
+for generation, one cached single-token step per token after the first, batched as
+`medlc-hf` batched its generations (the same rows, the same number of tokens). It leaves
 out the option tokens of the cloze variant, which every exact scorer must also run.
+medlc-hf runs at `--batch_size` (default 8), stock `hf` at 1 (see `--help`).
 
 Per mode it prints seconds per item, peaks, stock/ours and ours/floor, and the agreement
 of ours with stock where stock ran: same predicted option per item and variant, the
@@ -43,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medlc import scoring
-from medlc.backend.kv import cache_argument
+from medlc.backend.kv import cache_argument, left_padded, new_cache
 from medlc_core.models import resolve_pretrained
 from medlc_core.provenance import versions
 from medlc_tasks.exam.bundled import resolve_exam_dir
@@ -69,16 +71,38 @@ def mode_requests(exam_dir: Path, bucket: str, mode: str, items: int) -> tuple[l
     return loglik, gen
 
 
-def floor(model, tokenizer, device, prompts: list[str], decode_steps: list[int]) -> None:
-    """One bare read of each prompt; then, where asked, that many single-token steps."""
+def floor(model, tokenizer, device, prompts: list[str], batches: list[list[int]]) -> None:
+    """One bare read of each prompt, logits of its last position only; then, for each
+    `[rows, tokens]` of `batches`, the next `rows` prompts (longest first) decode `tokens`
+    tokens together from their reads: one batched single-token step per token after the
+    first, as `medlc-hf`'s generation batches did."""
     name = cache_argument()
+    prompts = sorted(prompts, key=lambda p: -len(tokenizer(p).input_ids)) if batches else prompts
+    reads = []
     with torch.inference_mode():
-        for prompt, steps in zip(prompts, decode_steps, strict=True):
+        for prompt in prompts:
             ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
-            out = model(input_ids=ids, logits_to_keep=1, use_cache=bool(steps))
-            for _ in range(steps):
-                token = out.logits[:, -1:].argmax(-1)
-                out = model(input_ids=token, logits_to_keep=1, **{name: getattr(out, name)})
+            # A cache of full layers (`new_cache`), as medlc-hf keeps, so reads can be batched.
+            kv = {name: new_cache()} if batches else {}
+            out = model(input_ids=ids, logits_to_keep=1, use_cache=bool(batches), **kv)
+            if batches:
+                reads.append((getattr(out, name), ids.shape[1], out.logits[:, -1:].argmax(-1)))
+        start = 0
+        for rows, tokens in batches:
+            group, start = reads[start : start + rows], start + rows
+            width = max(length for _, length, _ in group)
+            pads = [width - length for _, length, _ in group]
+            cache = left_padded([kv for kv, _, _ in group], pads, width)
+            mask = torch.tensor([[0] * pad + [1] * (width - pad) for pad in pads], device=device)
+            token = torch.cat([first for _, _, first in group])
+            positions = torch.tensor([[length] for _, length, _ in group], device=device)
+            for _ in range(tokens - 1):
+                mask = torch.cat([mask, mask.new_ones((len(group), 1))], dim=1)
+                out = model(
+                    input_ids=token, attention_mask=mask, position_ids=positions, logits_to_keep=1,
+                    use_cache=True, **{name: cache},
+                )  # fmt: skip
+                cache, token, positions = getattr(out, name), out.logits[:, -1:].argmax(-1), positions + 1
 
 
 def run_child(spec: dict) -> dict:
@@ -101,21 +125,24 @@ def run_child(spec: dict) -> dict:
     lm = None
     if backend != "floor":
         shared = {"pretrained": model, "tokenizer": tokenizer}
-        lm = scoring.build_lm("hf" if backend == "stock" else "medlc-hf", shared, device=spec["device"])
+        if backend == "stock":
+            lm = scoring.build_lm("hf", shared, device=spec["device"])
+        else:
+            lm = scoring.build_lm("medlc-hf", shared, batch_size=spec["batch_size"], device=spec["device"])
         lm.loglikelihood(warm_loglik, disable_tqdm=True)
         if warm_gen:
             lm.generate_until(warm_gen, disable_tqdm=True)
         if hasattr(lm, "pop_medlc_report"):
             lm.pop_medlc_report()
     else:
-        floor(model, tokenizer, device, [warm_loglik[0].args[0]], [4 if gen else 0])
-    steps: list[int] = []
+        floor(model, tokenizer, device, [warm_loglik[0].args[0]], [[1, 4]] if gen else [])
+    batches: list[list[int]] = []
     if lm is not None:  # count what generation costs, for the floor
         generate = lm.model.generate
 
         def counted(*args, **kwargs):
             out = generate(*args, **kwargs)
-            steps.append(out.shape[1] - kwargs["input_ids"].shape[1])
+            batches.append([out.shape[0], out.shape[1] - kwargs["input_ids"].shape[1]])
             return out
 
         lm.model.generate = counted
@@ -131,8 +158,7 @@ def run_child(spec: dict) -> dict:
             prompt = request.args[0]
             if len(prompt) > len(longest.get(request.doc_id, "")):
                 longest[request.doc_id] = prompt
-        per_item = spec["decode_steps"] or [0] * len(longest)
-        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], per_item)
+        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], spec["decode_batches"])
     else:
         if loglik:
             loglikelihoods = [ll for ll, _ in lm.loglikelihood(loglik, disable_tqdm=True)]
@@ -153,7 +179,7 @@ def run_child(spec: dict) -> dict:
         "requests": [[r.task_name, r.doc_id, r.idx] for r in loglik],
         "loglikelihoods": loglikelihoods,
         "generations": generations,
-        "decode_steps": steps,
+        "decode_batches": batches,
         "medlc_report": report,
     }
 
@@ -257,6 +283,11 @@ def main() -> None:
     parser.add_argument("--modes", default="letter,cloze", help=f"comma-separated, of {','.join(MODES)}")
     parser.add_argument("--stock_modes", default=None, help="modes stock runs (default: --modes)")
     parser.add_argument("--items", type=int, default=5, help="items per bucket")
+    parser.add_argument(
+        "--batch_size", type=int, default=8,
+        help="medlc-hf's batch_size; stock `hf` runs at 1, as its batches hold full-vocabulary logits for "
+        "every token (8 rows of the 4k bucket: 8 x 3.3k x 262k floats, 27 GiB)",
+    )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--attn_implementation", default="sdpa")
@@ -273,7 +304,7 @@ def main() -> None:
     common = {
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
-        "items": args.items,
+        "items": args.items, "batch_size": args.batch_size,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []
@@ -281,12 +312,10 @@ def main() -> None:
     # drifts), and the figures are written after every cell so a stopped run keeps them.
     for mode in modes:
         for bucket in args.buckets.split(","):
-            spec = common | {"bucket": bucket, "mode": mode, "decode_steps": None}
+            spec = common | {"bucket": bucket, "mode": mode, "decode_batches": []}
             figures = {"ours": spawn(spec | {"backend": "ours"})}
-            steps = figures["ours"]["decode_steps"]
-            figures["floor"] = spawn(
-                spec | {"backend": "floor", "decode_steps": _per_item(steps, args.items)}
-            )
+            batches = figures["ours"]["decode_batches"]
+            figures["floor"] = spawn(spec | {"backend": "floor", "decode_batches": batches})
             if mode in stock_modes:
                 figures["stock"] = spawn(spec | {"backend": "stock"})
             rows.append(cell(bucket, mode, figures))
@@ -319,14 +348,6 @@ def write_figures(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
-
-
-def _per_item(steps: list[int], items: int) -> list[int] | None:
-    """Generated tokens spread over the items as evenly as they divide (the floor's share)."""
-    if not steps:
-        return None
-    total = sum(steps)
-    return [total // items + (i < total % items) for i in range(items)]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from test_backend_agreement import assert_same_scores
 from transformers import DynamicCache
 
 from medlc.backend import MedlcLM
-from medlc.backend.kv import cache_bytes
+from medlc.backend.generate import cache_from_store
+from medlc.backend.kv import cache_bytes, cached_length
 from medlc.backend.store import PrefixStore
 
 from backend_support import generation_requests, loglikelihood_requests
@@ -90,6 +91,31 @@ def test_an_entry_extended_by_a_newer_one_is_replaced_not_evicted():
     store.put(sequence(0, 20), kv_of(sequence(0, 20)))
     store.put(sequence(0, 15), kv_of(sequence(0, 15)))  # already covered
     assert len(store) == 1 and store.bytes == 20 * BYTES_PER_TOKEN and store.evictions == 0
+
+
+def test_a_batch_starts_from_each_rows_stored_prefix_after_its_padding():
+    store = PrefixStore(max_bytes=10**6, min_tokens=4)
+    store.put(sequence(0, 10), kv_of(sequence(0, 10)))
+    store.put(sequence(100, 12), kv_of(sequence(100, 12)))
+    # Left-padded prompts (pad id -1): row 0 is 13 tokens after 2 pads, row 1 is 15.
+    prompts = torch.tensor([[-1, -1, *sequence(0, 10), 7, 8, 9], [*sequence(100, 12), 5, 6, 7]])
+    mask = (prompts >= 0).long()
+    cache = cache_from_store(store, prompts, mask)
+    # Every row has its first 12 padded positions: row 0 its pads and 10 stored tokens, row
+    # 1 its 12 stored tokens; each layer holds exactly those values, padding zeroed.
+    want = torch.tensor([[0.0, 0.0, *sequence(0, 10)], [*sequence(100, 12)]])
+    for layer in cache.layers:
+        assert torch.equal(layer.keys[:, 0, :, 0], want) and torch.equal(layer.values[:, 1, :, 3], want)
+    assert (store.hits, store.misses, store.tokens_reused) == (2, 0, 10 + 12)
+
+
+def test_a_batch_with_a_row_the_store_cannot_start_starts_empty_and_counts_misses():
+    store = PrefixStore(max_bytes=10**6, min_tokens=4)
+    store.put(sequence(0, 10), kv_of(sequence(0, 10)))
+    prompts = torch.tensor([[*sequence(0, 10), 7], [*sequence(200, 11)]])
+    cache = cache_from_store(store, prompts, torch.ones_like(prompts))
+    assert cached_length(cache) == 0
+    assert (store.hits, store.misses, store.tokens_reused) == (0, 2, 0)
 
 
 def scoring_requests():

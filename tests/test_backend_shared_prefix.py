@@ -74,6 +74,25 @@ def test_generations_after_the_scoring_call_match_stock_hf(stock, ours):
     assert answers == stock[1]
 
 
+def test_generations_batched_from_their_stored_books_match_stock_hf(model_dir, stock):
+    lm = MedlcLM(
+        pretrained=model_dir, device="cpu", dtype="float32", one_pass_tokens=SHORT_ONE_PASS, batch_size=4
+    )
+    lm.loglikelihood(scoring_requests(), disable_tqdm=True)
+    rows, generate = [], lm.model.generate
+
+    def counted(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return generate(*args, **kwargs)
+
+    lm.model.generate = counted
+    answers = lm.generate_until(generation_requests(GEN_KWARGS), disable_tqdm=True)
+    assert answers == stock[1]
+    assert max(rows) > 1  # rows of different books and paddings decoded together
+    cache = lm.medlc_report()["prefix_cache"]
+    assert cache["hits"] == len(answers) and cache["tokens_reused"] >= len(answers) * 150
+
+
 def test_every_distinct_token_prefix_runs_through_the_model_once(ours):
     lm, _, _ = ours
     scoring = lm.medlc_report()["scoring"]

@@ -87,6 +87,25 @@ def row_slice(cache: DynamicCache, row: int, start: int, end: int) -> DynamicCac
     return out
 
 
+def left_padded(prefixes: list[DynamicCache], pads: list[int], length: int) -> DynamicCache:
+    """One batched cache of `length` positions for a left-padded batch: row `r` holds the
+    first `length - pads[r]` positions of the one-row cache `prefixes[r]` after `pads[r]`
+    positions of zeros, which the batch's attention mask hides as it hides padding."""
+    out = new_cache()
+    for index, layer in enumerate(prefixes[0].layers):
+        layer_copy = copy.copy(layer)
+        if holds_keys(layer):
+            rows = [prefix.layers[index] for prefix in prefixes]
+            for name in ("keys", "values"):
+                first = getattr(layer, name)
+                batch = first.new_zeros((len(rows), first.shape[1], length, first.shape[3]))
+                for row, (source, pad) in enumerate(zip(rows, pads, strict=True)):
+                    batch[row, :, pad:] = getattr(source, name)[0, :, : length - pad]
+                setattr(layer_copy, name, batch)
+        out.layers.append(layer_copy)
+    return out
+
+
 def cache_bytes(cache: DynamicCache) -> int:
     return sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers if holds_keys(layer))
 

@@ -30,8 +30,8 @@ from lm_eval.models.utils import normalize_gen_kwargs
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from medlc.backend.batching import BatchLimit
-from medlc.backend.generate import generate_in_batches, keep_prompt_caches
-from medlc.backend.kv import cache_argument, fork, new_cache
+from medlc.backend.generate import cache_from_store, generate_in_batches, keep_prompt_caches
+from medlc.backend.kv import cache_argument
 from medlc.backend.length import LengthGuard, replace_context
 from medlc.backend.prefix import DEFAULT_ONE_PASS_TOKENS, MIN_BRANCHES_PER_PASS, PrefixScorer, ScoringCounts
 from medlc.backend.store import PrefixStore
@@ -233,7 +233,7 @@ class MedlcLM(HFLM):
                 generate_batch=self._generate_batch,
                 count_tokens=self._prompt_tokens,
                 on_done=advance(len(fitted)),
-                alone=self._starts_from_store,
+                from_store=self._starts_from_store,
             )
 
     def _starts_from_store(self, instance: Instance) -> bool:
@@ -253,19 +253,13 @@ class MedlcLM(HFLM):
             self.batch_size_per_gpu = saved
 
     def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **generation_kwargs):
-        """Stock generation, from the longest stored prefix of a one-row prompt; each
-        prompt's KV cache is kept in the store afterwards."""
-        rows, length = context.shape
-        cache = new_cache()
-        if rows == 1:
-            reused, stored = self.store.lookup(context[0].tolist(), limit=length - 1)
-            if stored is not None:
-                cache = fork(stored, reused)
-        else:
-            self.store.misses += rows
+        """Stock generation, from each row's longest stored prefix (`cache_from_store`);
+        each prompt's KV cache is kept in the store afterwards."""
+        mask = generation_kwargs.get("attention_mask")
+        cache = cache_from_store(self.store, context, mask)
         generation_kwargs[self._cache_name] = cache
         out = super()._model_generate(context, max_length, stop, **generation_kwargs)
-        keep_prompt_caches(self.store, cache, context, generation_kwargs.get("attention_mask"))
+        keep_prompt_caches(self.store, cache, context, mask)
         return out
 
     # ----- reporting ------------------------------------------------------------------

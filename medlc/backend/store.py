@@ -46,22 +46,34 @@ class PrefixStore:
         """How many leading tokens of `tokens` some entry holds (not counted as a lookup)."""
         return max((common_prefix_length(key, tokens) for key in self._entries), default=0)
 
-    def lookup(self, tokens: Sequence[int], limit: int, have: int = 0) -> tuple[int, DynamicCache | None]:
+    def lookup(
+        self, tokens: Sequence[int], limit: int, have: int = 0, count: bool = True
+    ) -> tuple[int, DynamicCache | None]:
         """The longest stored prefix of `tokens`, capped at `limit` tokens, and its cache
         (whose first that-many positions are the prefix); (0, None) unless it is at least
-        `min_tokens` longer than the `have` tokens the caller holds already. Counted."""
+        `min_tokens` longer than the `have` tokens the caller holds already. Counted as a
+        hit or a miss unless `count` is False (the caller then says what it used, `record`)."""
         best, found = 0, None
         for key in self._entries:
             shared = min(common_prefix_length(key, tokens), limit)
             if shared > best:
                 best, found = shared, key
         if found is None or best - have < self.min_tokens:
-            self.misses += 1
+            if count:
+                self.record(0)
             return 0, None
         self._entries.move_to_end(found)
-        self.hits += 1
-        self.tokens_reused += best - have
+        if count:
+            self.record(best - have)
         return best, self._entries[found][0]
+
+    def record(self, reused: int) -> None:
+        """Count one start: a hit reusing `reused` tokens, or a miss when that is 0."""
+        if reused:
+            self.hits += 1
+            self.tokens_reused += reused
+        else:
+            self.misses += 1
 
     def put(self, tokens: Sequence[int], cache: DynamicCache) -> None:
         """Keep `cache` (the KV of exactly `tokens`), evicting the least recently used."""
