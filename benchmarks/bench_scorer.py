@@ -284,9 +284,9 @@ def main() -> None:
     parser.add_argument("--stock_modes", default=None, help="modes stock runs (default: --modes)")
     parser.add_argument("--items", type=int, default=5, help="items per bucket")
     parser.add_argument(
-        "--batch_size", type=int, default=8,
-        help="medlc-hf's batch_size; stock `hf` runs at 1, as its batches hold full-vocabulary logits for "
-        "every token (8 rows of the 4k bucket: 8 x 3.3k x 262k floats, 27 GiB)",
+        "--batch_size", default="8",
+        help="medlc-hf's batch_size, an int or auto; stock `hf` runs at 1, as its batches hold "
+        "full-vocabulary logits for every token (8 rows of the 4k bucket: 8 x 3.3k x 262k floats, 27 GiB)",
     )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
@@ -304,7 +304,8 @@ def main() -> None:
     common = {
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
-        "items": args.items, "batch_size": args.batch_size,
+        "items": args.items,
+        "batch_size": int(args.batch_size) if args.batch_size.isdigit() else args.batch_size,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []

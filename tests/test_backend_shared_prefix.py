@@ -93,6 +93,18 @@ def test_generations_batched_from_their_stored_books_match_stock_hf(model_dir, s
     assert cache["hits"] == len(answers) and cache["tokens_reused"] >= len(answers) * 150
 
 
+def test_a_batch_of_generations_without_stored_books_reads_each_prompt_alone(model_dir, stock):
+    lm = MedlcLM(
+        pretrained=model_dir, device="cpu", dtype="float32", one_pass_tokens=SHORT_ONE_PASS, batch_size=4
+    )
+    requests = generation_requests(GEN_KWARGS)
+    assert lm.generate_until(requests, disable_tqdm=True) == stock[1]
+    # Each prompt read once, unpadded, then decoded in batches: no padded prefill.
+    scoring = lm.medlc_report()["scoring"]
+    assert scoring["prompt_reads"] == len(requests)
+    assert scoring["prompt_read_tokens"] == sum(len(lm.tok_encode(r.args[0])) - 1 for r in requests)
+
+
 def test_every_distinct_token_prefix_runs_through_the_model_once(ours):
     lm, _, _ = ours
     scoring = lm.medlc_report()["scoring"]

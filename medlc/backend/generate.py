@@ -70,8 +70,16 @@ def _pads(prompts: torch.Tensor, attention_mask: torch.Tensor | None) -> list[in
     return [0 if attention_mask is None else length - int(attention_mask[row].sum()) for row in range(rows)]
 
 
+# A causal forward over tokens[start:] from a cache holding tokens[:start] (None: start
+# from nothing); it returns the cache of all of `tokens`.
+Read = Callable[[list[int], DynamicCache | None, int], DynamicCache]
+
+
 def cache_from_store(
-    store: PrefixStore, prompts: torch.Tensor, attention_mask: torch.Tensor | None
+    store: PrefixStore,
+    prompts: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    read: Read | None = None,
 ) -> DynamicCache:
     """The cache a left-padded batch of prompts starts generating from.
 
@@ -79,23 +87,36 @@ def cache_from_store(
     the positions every row has (the shortest padding + stored prefix), so a row whose
     stored prefix reaches further runs a few of its tokens again. An empty cache (and a
     miss per row) unless every row reuses at least the store's `min_tokens`.
+
+    With `read`, a batch of several rows in which some row has `min_tokens` or more that
+    are not stored first reads each row's rest alone, without padding, and then starts
+    from every prompt but its last token: its prefill costs one read of each prompt, as a
+    single row's does, instead of a padded batch as long as its longest row.
     """
     rows, length = prompts.shape
     pads = _pads(prompts, attention_mask)
-    found = [
-        store.lookup(prompts[row, pad:].tolist(), limit=length - pad - 1, count=False)
-        for row, pad in enumerate(pads)
-    ]
-    shared = min(pad + stored for pad, (stored, _) in zip(pads, found, strict=True))
+    starts = []
+    for row, pad in enumerate(pads):
+        tokens = prompts[row, pad:].tolist()
+        stored, cache = store.lookup(tokens, limit=len(tokens) - 1, count=False)
+        starts.append((tokens, stored, cache))
+    reused = [stored for _, stored, _ in starts]
+    unstored = max(len(tokens) - 1 - stored for tokens, stored, _ in starts)
+    if read is not None and rows > 1 and unstored >= store.min_tokens:
+        starts = [
+            (tokens, len(tokens) - 1, read(tokens[:-1], cache, stored) if stored < len(tokens) - 1 else cache)
+            for tokens, stored, cache in starts
+        ]
+    shared = min(pad + stored for pad, (_, stored, _) in zip(pads, starts, strict=True))
     if shared - max(pads) < store.min_tokens:
         for _ in range(rows):
             store.record(0)
         return new_cache()
-    for pad in pads:
-        store.record(shared - pad)
+    for pad, stored in zip(pads, reused, strict=True):
+        store.record(min(stored, shared - pad))
     if rows == 1:
-        return fork(found[0][1], shared)
-    return left_padded([cache for _, cache in found], pads, shared)
+        return fork(starts[0][2], shared)
+    return left_padded([cache for _, _, cache in starts], pads, shared)
 
 
 def keep_prompt_caches(

@@ -253,10 +253,11 @@ class MedlcLM(HFLM):
             self.batch_size_per_gpu = saved
 
     def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **generation_kwargs):
-        """Stock generation, from each row's longest stored prefix (`cache_from_store`);
-        each prompt's KV cache is kept in the store afterwards."""
+        """Stock generation, from each row's longest stored prefix, or from each row's
+        prompt read alone (`cache_from_store`); each prompt's KV cache is kept in the store
+        afterwards."""
         mask = generation_kwargs.get("attention_mask")
-        cache = cache_from_store(self.store, context, mask)
+        cache = cache_from_store(self.store, context, mask, read=self.scorer.extend)
         generation_kwargs[self._cache_name] = cache
         out = super()._model_generate(context, max_length, stop, **generation_kwargs)
         keep_prompt_caches(self.store, cache, context, mask)

@@ -70,6 +70,8 @@ class ScoringCounts:
     read_tokens: int = 0
     packed_passes: int = 0  # passes over packed chains (or, without a mask kernel, rows)
     packed_tokens: int = 0
+    prompt_reads: int = 0  # generation prompts read alone before a batch decodes them
+    prompt_read_tokens: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -169,6 +171,18 @@ class PrefixScorer:
                 failed.read = True
                 self._below(failed, self._read(failed, cache))
                 pending = pending[pending.index(failed) + 1 :]
+
+    @torch.inference_mode()
+    def extend(self, tokens: Sequence[int], cache, start: int):
+        """The KV cache of `tokens`, from `cache` holding its first `start` (None: from
+        nothing): one causal forward over the rest, last position's logits only. For
+        generation prompts, which are then decoded in a batch (`generate.cache_from_store`)."""
+        base = fork(cache, start) if cache is not None else new_cache()
+        ids = torch.tensor([list(tokens[start:])], device=self.device)
+        out = self._forward(ids, 1, use_cache=True, **{self._cache_name: base})
+        self.counts.prompt_reads += 1
+        self.counts.prompt_read_tokens += len(tokens) - start
+        return getattr(out, self._cache_name)
 
     # ----- reads ----------------------------------------------------------------------
 
