@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--stock_modes", default=None, help="modes stock runs (default: --modes)")
     parser.add_argument("--items", type=int, default=5, help="items per bucket")
     parser.add_argument(
-        "--batch_size", default="8",
+        "--batch_size", default=8, type=_batch_size,
         help="medlc-hf's batch_size, an int or auto; stock `hf` runs at 1, as its batches hold "
         "full-vocabulary logits for every token (8 rows of the 4k bucket: 8 x 3.3k x 262k floats, 27 GiB)",
     )  # fmt: skip
@@ -305,7 +305,7 @@ def main() -> None:
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
         "items": args.items,
-        "batch_size": int(args.batch_size) if args.batch_size.isdigit() else args.batch_size,
+        "batch_size": args.batch_size,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []
@@ -349,6 +349,12 @@ def write_figures(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "auto" or text.startswith("auto:") or (text.isdigit() and int(text) > 0):
+        return int(text) if text.isdigit() else text
+    raise argparse.ArgumentTypeError(f"expected a positive integer, auto or auto:N, got {text!r}")
 
 
 if __name__ == "__main__":

@@ -68,46 +68,43 @@ def test_baseline_fingerprint_records_the_medlc_version():
     assert set(count.identity["baseline"]) == {"method", "seed", "medlc"}
 
 
-def test_baseline_without_a_method_is_refused():
-    with pytest.raises(ConfigError, match=r"roster\[0\]\.method: expected a baseline rule"):
-        parse_config(Path("c.yaml"), config_text("  - {name: b, kind: baseline}\n"))
-
-
-def test_baseline_with_a_model_is_refused():
-    text = config_text("  - {name: b, kind: baseline, method: count, pretrained: gemma3-270m}\n")
-    with pytest.raises(
-        ConfigError, match=r"roster\[0\]\.pretrained: expected no `pretrained` on a `kind: baseline`"
-    ):
-        parse_config(Path("c.yaml"), text)
-
-
-def test_method_on_a_model_entry_is_refused():
-    text = config_text("  - {name: m, kind: general, pretrained: x, method: count}\n")
-    with pytest.raises(ConfigError, match=r"roster\[0\]\.method: expected no `method` except"):
-        parse_config(Path("c.yaml"), text)
-
-
-def test_a_model_entry_cannot_name_the_baseline_backend():
-    text = config_text("  - {name: m, kind: general, pretrained: x, backend: medlc-baseline}\n")
-    with pytest.raises(
-        ConfigError, match=r"roster\[0\]\.backend: expected a model's backend; medlc-baseline"
-    ):
-        parse_config(Path("c.yaml"), text)
-
-
-def test_a_baseline_entry_takes_no_backend():
-    text = config_text("  - {name: b, kind: baseline, method: count, backend: hf}\n")
-    with pytest.raises(
-        ConfigError, match=r"roster\[0\]\.backend: expected no `backend` on a `kind: baseline`"
-    ):
-        parse_config(Path("c.yaml"), text)
-
-
-def test_unknown_rule_names_the_choices():
-    with pytest.raises(
-        ConfigError, match=r"roster\[0\]\.method: expected one of \['count', 'retrieve', 'random'\]"
-    ):
-        parse_config(Path("c.yaml"), config_text("  - {name: b, kind: baseline, method: longest}\n"))
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: b, kind: baseline}", r"roster\[0\]\.method: expected a baseline rule"),
+        (
+            "{name: b, kind: baseline, method: count, pretrained: gemma3-270m}",
+            r"roster\[0\]\.pretrained: expected no `pretrained` on a `kind: baseline`",
+        ),
+        (
+            "{name: m, kind: general, pretrained: x, method: count}",
+            r"roster\[0\]\.method: expected no `method` except",
+        ),
+        (
+            "{name: m, kind: general, pretrained: x, backend: medlc-baseline}",
+            r"roster\[0\]\.backend: expected a model's backend; medlc-baseline",
+        ),
+        (
+            "{name: b, kind: baseline, method: count, backend: hf}",
+            r"roster\[0\]\.backend: expected no `backend` on a `kind: baseline`",
+        ),
+        (
+            "{name: b, kind: baseline, method: longest}",
+            r"roster\[0\]\.method: expected one of \['count', 'retrieve', 'random'\]",
+        ),
+    ],
+    ids=[
+        "baseline-without-a-method",
+        "baseline-with-a-model",
+        "method-on-a-model-entry",
+        "model-naming-the-baseline-backend",
+        "baseline-with-a-backend",
+        "unknown-rule-names-the-choices",
+    ],
+)
+def test_a_roster_entry_mixing_model_and_baseline_fields_is_refused(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(Path("c.yaml"), config_text(f"  - {entry}\n"))
 
 
 @pytest.fixture(scope="module")

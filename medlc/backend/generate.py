@@ -7,8 +7,8 @@ generation kwargs, longest prompt first, as many per batch as the current limit 
 and smaller batches after an out-of-memory error. It builds each batch's starting cache
 from the prefix store -- every row's stored book placed after its left padding -- so a
 batch of items whose books were read for their log-likelihood requests prefills only
-what follows the books, and then decodes its rows together: one step of every row costs
-about what one row's step costs where decoding is bound by reading the weights. And it
+what follows the books, and then decodes its rows together: the rows of a step share its
+pass over the weights, which is most of a step's cost for a small batch. And it
 keeps the KV caches of the prompts it generated from, for the requests that come later.
 """
 
