@@ -7,11 +7,14 @@
 A *mode* is what one evaluation hands the backend for the same exam items: `letter`,
 `cloze` or `gen` alone, or `all` -- the letter and cloze requests of every item in one
 log-likelihood call, then the generative ones in one generation call, as lm-eval does when
-a run names the three tasks. Each (bucket, mode, backend) runs in a child process of its
-own that loads the model, warms up on one closed-book item (generating too where the mode
-generates), and times the mode once, so its peak memory is its own: the child's
-`ru_maxrss` on CPU (the resident set after loading and warm-up is given beside it),
-`torch.cuda.max_memory_allocated` on CUDA.
+a run names the three tasks. Each backend runs in a child process of its own that loads the
+model, then per mode builds the backend afresh, warms it up on one closed-book item
+(generating too where the mode generates), and times the mode once, so its peak memory is
+its own. On CPU a child runs one (bucket, mode), as its `ru_maxrss` is the process's
+lifetime peak (the resident set after loading and warm-up is given beside it); on CUDA one
+child runs every mode of a bucket, each mode's peak being `torch.cuda.max_memory_allocated`
+after `reset_peak_memory_stats` (the memory still allocated when it starts, the weights, is
+given beside it), which saves a model load per mode.
 
 The floor is the least any backend must run: one bare forward pass per item over its
 longest prompt of the mode (one read per book), logits of the last position only, plus,
@@ -28,6 +31,7 @@ largest log-likelihood difference, identical generations.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -106,7 +110,8 @@ def floor(model, tokenizer, device, prompts: list[str], batches: list[list[int]]
 
 
 def run_child(spec: dict) -> dict:
-    """Load the model, warm up, run one (bucket, mode) on one backend; the figures."""
+    """Load the model once, then run each of `spec["modes"]` of one bucket on one backend,
+    each with a backend of its own; {mode: figures}."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = torch.device(spec["device"])
@@ -115,8 +120,19 @@ def run_child(spec: dict) -> dict:
     dtype = getattr(torch, spec["dtype"])
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=spec["attn"])
     model = model.to(device).eval()
+    figures = {}
+    for mode in spec["modes"]:
+        figures[mode] = run_mode(model, tokenizer, device, spec, mode)
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return figures
+
+
+def run_mode(model, tokenizer, device: torch.device, spec: dict, mode: str) -> dict:
+    """Warm up, then time one (bucket, mode) on one backend; the figures."""
     exam_dir = Path(spec["exam_dir"])
-    loglik, gen = mode_requests(exam_dir, spec["bucket"], spec["mode"], spec["items"])
+    loglik, gen = mode_requests(exam_dir, spec["bucket"], mode, spec["items"])
     # Warm-up on one closed-book item, generation included where the mode generates: the
     # first `generate` of a process costs seconds of one-off set-up.
     warm_loglik, warm_gen = mode_requests(exam_dir, "closed", "all", 1)
@@ -128,6 +144,8 @@ def run_child(spec: dict) -> dict:
         if backend == "stock":
             lm = scoring.build_lm("hf", shared, device=spec["device"])
         else:
+            if spec.get("prefix_cache_gib") is not None:
+                shared["prefix_cache_gib"] = spec["prefix_cache_gib"]
             lm = scoring.build_lm("medlc-hf", shared, batch_size=spec["batch_size"], device=spec["device"])
         lm.loglikelihood(warm_loglik, disable_tqdm=True)
         if warm_gen:
@@ -149,6 +167,7 @@ def run_child(spec: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    allocated_before = torch.cuda.memory_allocated() if device.type == "cuda" else None
     rss_before = psutil.Process().memory_info().rss
     start = time.perf_counter()
     loglikelihoods, generations, report = [], [], None
@@ -158,7 +177,7 @@ def run_child(spec: dict) -> dict:
             prompt = request.args[0]
             if len(prompt) > len(longest.get(request.doc_id, "")):
                 longest[request.doc_id] = prompt
-        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], spec["decode_batches"])
+        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], spec["decode_batches"][mode])
     else:
         if loglik:
             loglikelihoods = [ll for ll, _ in lm.loglikelihood(loglik, disable_tqdm=True)]
@@ -169,12 +188,15 @@ def run_child(spec: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    if lm is not None:
+        del lm.model.generate  # the instance attribute `counted`; the class's method again
     return {
         "seconds": seconds,
         "items": spec["items"],
         "ru_maxrss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "rss_before_gib": rss_before / 2**30,
         "cuda_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+        "cuda_allocated_before_gib": None if allocated_before is None else allocated_before / 2**30,
         "prompt_tokens": [len(tokenizer(r.args[0]).input_ids) for r in gen + loglik if r.idx == 0],
         "requests": [[r.task_name, r.doc_id, r.idx] for r in loglik],
         "loglikelihoods": loglikelihoods,
@@ -281,12 +303,17 @@ def main() -> None:
     parser.add_argument("--exam_dir", default=None, help="a built exam (default: the bundled exam)")
     parser.add_argument("--buckets", default="4k", help="comma-separated, e.g. closed,2k,4k")
     parser.add_argument("--modes", default="letter,cloze", help=f"comma-separated, of {','.join(MODES)}")
-    parser.add_argument("--stock_modes", default=None, help="modes stock runs (default: --modes)")
+    parser.add_argument("--stock_modes", default=None, help='modes stock runs (default: --modes; "" for none)')
     parser.add_argument("--items", type=int, default=5, help="items per bucket")
     parser.add_argument(
         "--batch_size", default=8, type=_batch_size,
         help="medlc-hf's batch_size, an int or auto; stock `hf` runs at 1, as its batches hold "
         "full-vocabulary logits for every token (8 rows of the 4k bucket: 8 x 3.3k x 262k floats, 27 GiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--prefix_cache_gib", type=float, default=None,
+        help="medlc-hf's store cap (default: the backend's); a small one shows what an exam larger "
+        "than the store costs, whose first books are gone when generation starts",
     )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
@@ -300,25 +327,37 @@ def main() -> None:
 
     console = Console(width=220)
     modes = args.modes.split(",")
-    stock_modes = (args.stock_modes or args.modes).split(",")
+    stock_modes = (args.modes if args.stock_modes is None else args.stock_modes).split(",")
     common = {
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
         "items": args.items,
         "batch_size": args.batch_size,
+        "prefix_cache_gib": args.prefix_cache_gib,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []
-    # Mode-major, so both buckets of a mode run close together in time (the machine's load
-    # drifts), and the figures are written after every cell so a stopped run keeps them.
-    for mode in modes:
-        for bucket in args.buckets.split(","):
-            spec = common | {"bucket": bucket, "mode": mode, "decode_batches": []}
-            figures = {"ours": spawn(spec | {"backend": "ours"})}
-            batches = figures["ours"]["decode_batches"]
-            figures["floor"] = spawn(spec | {"backend": "floor", "decode_batches": batches})
-            if mode in stock_modes:
-                figures["stock"] = spawn(spec | {"backend": "stock"})
+    # On CPU one child per (mode, bucket, backend), as a process's ru_maxrss is its
+    # lifetime's peak; mode-major, so both buckets of a mode run close together in time (the
+    # machine's load drifts). On CUDA the peak is reset per mode, so one child per (bucket,
+    # backend) loads the model once and runs every mode. The figures are written after every
+    # group, so a stopped run keeps them.
+    buckets = args.buckets.split(",")
+    if args.device.startswith("cuda"):
+        groups = [(bucket, modes) for bucket in buckets]
+    else:
+        groups = [(bucket, [mode]) for mode in modes for bucket in buckets]
+    for bucket, group in groups:
+        spec = common | {"bucket": bucket, "modes": group, "decode_batches": {}}
+        ours = spawn(spec | {"backend": "ours"})
+        batches = {mode: figures["decode_batches"] for mode, figures in ours.items()}
+        floors = spawn(spec | {"backend": "floor", "decode_batches": batches})
+        stock_group = [mode for mode in group if mode in stock_modes]
+        stock = spawn(spec | {"backend": "stock", "modes": stock_group}) if stock_group else {}
+        for mode in group:
+            figures = {"ours": ours[mode], "floor": floors[mode]} | (
+                {"stock": stock[mode]} if mode in stock else {}
+            )
             rows.append(cell(bucket, mode, figures))
             raw.append({"bucket": bucket, "mode": mode, "children": figures})
             console.log(
@@ -326,8 +365,8 @@ def main() -> None:
                 + ", ".join(f"{n} {f['seconds']:.1f}s" for n, f in figures.items())
                 + f"; load average {os.getloadavg()}"
             )
-            if args.json:
-                write_figures(args, started, rows, raw, Path(args.json))
+        if args.json:
+            write_figures(args, started, rows, raw, Path(args.json))
     title = f"scorer benchmark: {args.model} on {args.device} ({args.dtype}, {args.attn_implementation})"
     print_table(rows, title, console)
     console.print(f"machine: {machine()}; load average {started['load_average']} -> {os.getloadavg()}")
