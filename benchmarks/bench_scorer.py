@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--exam_dir", default=None, help="a built exam (default: the bundled exam)")
     parser.add_argument("--buckets", default="4k", help="comma-separated, e.g. closed,2k,4k")
     parser.add_argument("--modes", default="letter,cloze", help=f"comma-separated, of {','.join(MODES)}")
-    parser.add_argument("--stock_modes", default=None, help='modes stock runs (default: --modes; "" for none)')
+    parser.add_argument("--stock_modes", default=None, help='modes stock runs (default: --modes; "": none)')
     parser.add_argument("--items", type=int, default=5, help="items per bucket")
     parser.add_argument(
         "--batch_size", default=8, type=_batch_size,
