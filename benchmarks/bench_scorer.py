@@ -331,9 +331,7 @@ def main() -> None:
     common = {
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
-        "items": args.items,
-        "batch_size": args.batch_size,
-        "prefix_cache_gib": args.prefix_cache_gib,
+        "items": args.items, "batch_size": args.batch_size, "prefix_cache_gib": args.prefix_cache_gib,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
+import importlib
 import importlib.metadata as metadata
 import json
 import shutil
@@ -125,17 +125,9 @@ def fetch(name: str, version: str, folder: Path, python: str) -> Path:
     raise SystemExit(f"{wheel.name}: built for this machine, not for CPython {python} on x86-64 Linux")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pack(args: argparse.Namespace) -> None:
     from medlc_core.models import resolve_pretrained
-    from medlc_core.provenance import versions
+    from medlc_core.provenance import sha256_file, versions
 
     out = Path(args.out)
     if out.exists():
@@ -171,7 +163,9 @@ def pack(args: argparse.Namespace) -> None:
         "left_to_the_machine": sorted(n for n in needed if n not in carried),
         "model": {"name": args.model, "converted_from": str(source), "weights": "none (standin draws them)"},
         "built_with": versions(),
-        "files": {str(p.relative_to(out)): {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in files},
+        "files": {
+            str(p.relative_to(out)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files
+        },
     }
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -184,17 +178,19 @@ def install(args: argparse.Namespace) -> None:
     """pip --no-index --no-deps --target: the wheels over the machine's own packages, which
     stay where they are; then the requirements of every carried wheel are checked against
     what the machine then has, and each mismatch is printed (not fixed)."""
+    # medlc is not installed yet; its ground module (stdlib only) is read from the checkout.
+    sys.path.insert(0, str(ROOT))
+    from medlc_core.provenance import sha256_file
+
     bundle, target = Path(args.bundle), Path(args.target)
     manifest = json.loads((bundle / "MANIFEST.json").read_text(encoding="utf-8"))
     for name, entry in manifest["files"].items():
-        if sha256(bundle / name) != entry["sha256"]:
+        if sha256_file(bundle / name) != entry["sha256"]:
             raise SystemExit(f"{bundle / name}: sha256 differs from MANIFEST.json (a broken transfer?)")
     wheels = sorted(str(p) for p in (bundle / "wheels").glob("*.whl"))
     command = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile"]
     subprocess.run(command + ["--no-cache-dir", "--upgrade", "--target", str(target), *wheels], check=True)
     sys.path.insert(0, str(target))
-    import importlib
-
     importlib.invalidate_caches()
     problems = []
     for name in [*manifest["carried"], "medlc"]:
