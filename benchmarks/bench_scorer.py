@@ -144,8 +144,9 @@ def run_mode(model, tokenizer, device: torch.device, spec: dict, mode: str) -> d
         if backend == "stock":
             lm = scoring.build_lm("hf", shared, device=spec["device"])
         else:
-            if spec.get("prefix_cache_gib") is not None:
-                shared["prefix_cache_gib"] = spec["prefix_cache_gib"]
+            for name in ("prefix_cache_gib", "fuse_read_tokens"):
+                if spec.get(name) is not None:
+                    shared[name] = spec[name]
             lm = scoring.build_lm("medlc-hf", shared, batch_size=spec["batch_size"], device=spec["device"])
         lm.loglikelihood(warm_loglik, disable_tqdm=True)
         if warm_gen:
@@ -315,6 +316,10 @@ def main() -> None:
         help="medlc-hf's store cap (default: the backend's); a small one shows what an exam larger "
         "than the store costs, whose first books are gone when generation starts",
     )  # fmt: skip
+    parser.add_argument(
+        "--fuse_read_tokens", type=int, default=None,
+        help="medlc-hf's longest read fused with its packed pass (default: the backend's; 0: never)",
+    )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--attn_implementation", default="sdpa")
@@ -332,6 +337,7 @@ def main() -> None:
         "model": args.model, "gguf_file": args.gguf_file, "device": args.device, "dtype": args.dtype,
         "attn": args.attn_implementation, "exam_dir": str(resolve_exam_dir(args.exam_dir)),
         "items": args.items, "batch_size": args.batch_size, "prefix_cache_gib": args.prefix_cache_gib,
+        "fuse_read_tokens": args.fuse_read_tokens,
     }  # fmt: skip
     started = {"load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, raw = [], []

@@ -33,7 +33,13 @@ from medlc.backend.batching import BatchLimit
 from medlc.backend.generate import cache_from_store, generate_in_batches, keep_prompt_caches
 from medlc.backend.kv import cache_argument
 from medlc.backend.length import LengthGuard, replace_context
-from medlc.backend.prefix import DEFAULT_ONE_PASS_TOKENS, MIN_BRANCHES_PER_PASS, PrefixScorer, ScoringCounts
+from medlc.backend.prefix import (
+    DEFAULT_FUSE_READ_TOKENS,
+    DEFAULT_ONE_PASS_TOKENS,
+    MIN_BRANCHES_PER_PASS,
+    PrefixScorer,
+    ScoringCounts,
+)
 from medlc.backend.store import PrefixStore
 from medlc_core.models import DEFAULT_MODEL_NAME, adapter_tokenizer, resolve_pretrained, split_adapter
 
@@ -63,6 +69,8 @@ class MedlcLM(HFLM):
         prefix shared within one call is still read once).
     one_pass_tokens: a context (or the rest of one after a shared prefix) of at most this
         many tokens is scored together with its continuations in one packed pass.
+    fuse_read_tokens: a read of at most this many tokens runs in one forward with the
+        packed pass below it, when that pass holds all of it (0 = never).
     """
 
     def __init__(
@@ -77,6 +85,7 @@ class MedlcLM(HFLM):
         over_length: str = "fit",
         prefix_cache_gib: float = DEFAULT_PREFIX_CACHE_GIB,
         one_pass_tokens: int = DEFAULT_ONE_PASS_TOKENS,
+        fuse_read_tokens: int = DEFAULT_FUSE_READ_TOKENS,
         **kwargs: Any,
     ) -> None:
         name = pretrained if isinstance(pretrained, str) else type(pretrained).__name__
@@ -125,6 +134,7 @@ class MedlcLM(HFLM):
             store=self.store,
             one_pass_tokens=int(one_pass_tokens),
             counts=self.counts,
+            fuse_read_tokens=int(fuse_read_tokens),
         )
 
     # ----- log-likelihood -------------------------------------------------------------

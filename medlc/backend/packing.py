@@ -7,6 +7,10 @@ the attention mask of the tree: a token attends to the cached prefix and to the 
 its own chain and the chains above it, never to a sibling branch. Layers with a sliding
 window also see only the last `window` positions, as the model's own masks have them.
 
+`behind_read` puts a short read in front of the pack below it: one pass that is causal
+over the read and lets every packed token see all of it, so a short book and its options
+cost one forward instead of two.
+
 This needs an attention kernel that takes an explicit mask (`sdpa`, `eager`);
 `packable` says whether the model's does. Otherwise the scorer runs each chain as a row.
 """
@@ -105,4 +109,30 @@ def pack(subtrees: list[Chain], base_length: int) -> Pack:
         targets=targets,
         ancestors=ancestors,
         base_length=base_length,
+    )
+
+
+def behind_read(tokens: list[int], begin: int, wants: dict[int, list[Target]], below: Pack) -> Pack:
+    """One pass for a read of `tokens` (positions `begin ..`, scoring `wants`) followed by
+    `below`, the pack that hangs from the read's end: causal over the read, and every
+    packed token sees the whole read and its own ancestors in the pack."""
+    r, q = len(tokens), below.ancestors.shape[0]
+    if below.base_length != begin + r:
+        raise ValueError(f"the pack hangs at {below.base_length}, the read ends at {begin + r}")
+    ancestors = torch.zeros((r + q, r + q), dtype=torch.bool)
+    ancestors[:r, :r] = torch.ones((r, r), dtype=torch.bool).tril()
+    ancestors[r:, :r] = True
+    ancestors[r:, r:] = below.ancestors
+    keep, targets = [], []
+    for position, wanted in sorted(wants.items()):
+        keep.append(position - begin)
+        targets.extend((len(keep) - 1, target) for target in wanted)
+    targets.extend((row + len(keep), target) for row, target in below.targets)
+    return Pack(
+        input_ids=torch.cat([torch.tensor([tokens], dtype=torch.long), below.input_ids], dim=1),
+        position_ids=torch.cat([torch.arange(begin, begin + r)[None], below.position_ids], dim=1),
+        keep=torch.cat([torch.tensor(keep, dtype=torch.long), below.keep + r]),
+        targets=targets,
+        ancestors=ancestors,
+        base_length=begin,
     )

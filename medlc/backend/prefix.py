@@ -16,7 +16,11 @@ Here instead, for all requests of a call at once (lm-eval passes every task's):
    short context with its continuations, runs as one packed pass with a tree attention
    mask (`packing.py`): one pass, not two, and logits only at scored positions. Where the
    attention kernel takes no explicit mask, each remaining chain is a row of one batch
-   against the cached prefix instead.
+   against the cached prefix instead;
+4. a short read whose packed subtrees fit one pass runs with them as one forward, causal
+   over the read and tree-masked below it, and its cache is cut back to the read's end:
+   at the 1k bucket the output head at the options' scored positions and one pass over
+   the weights are most of an item's cost, and this saves the second pass.
 
 Token sequences are exactly the ones stock `hf` scores, so log-probabilities agree with it
 to float rounding.
@@ -24,28 +28,38 @@ to float rounding.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from medlc.backend.batching import BatchLimit, SingleItemOutOfMemory, is_out_of_memory, run_in_batches
+from medlc.backend.batching import (
+    BatchLimit,
+    SingleItemOutOfMemory,
+    free_memory,
+    is_out_of_memory,
+    run_in_batches,
+)
 from medlc.backend.kv import (
     SharedPrefixCache,
     accepts,
     cache_argument,
     fork,
     new_cache,
+    row_slice,
     supports_shared_prefix,
 )
-from medlc.backend.packing import AttentionLayout, pack
+from medlc.backend.packing import AttentionLayout, Pack, behind_read, pack
 from medlc.backend.plan import Chain, Limits, Target, build_tree, mark_reads, packed_subtrees
 from medlc.backend.store import PrefixStore
 
 TokenRequest = tuple[Sequence[int], Sequence[int]]  # (context tokens, continuation tokens)
 Score = tuple[float, bool]  # (log-probability, continuation is the greedy decode)
 Progress = Callable[[int], Callable[[int], None]]
+
+logger = logging.getLogger(__name__)
 
 # A chain of at most this many tokens is run in the packed pass of the read above it,
 # with everything below it; a longer one is read on its own, and its cache kept.
@@ -57,6 +71,10 @@ MAX_PACK_TOKENS = 1024
 # below its book) need its cache anyway, so they are packed at least this many per pass
 # whatever `batch_size` says; contexts that share little are `batch_size` per pass.
 MIN_BRANCHES_PER_PASS = 64
+# A read of at most this many new tokens whose packed subtrees fit one pass runs with them
+# as one masked forward (`packing.behind_read`). For a short book that saves a second pass
+# over every layer's weights; the mask's attention waste grows with the read's square.
+DEFAULT_FUSE_READ_TOKENS = 2048
 
 
 @dataclass
@@ -70,6 +88,7 @@ class ScoringCounts:
     read_tokens: int = 0
     packed_passes: int = 0  # passes over packed chains (or, without a mask kernel, rows)
     packed_tokens: int = 0
+    fused_reads: int = 0  # reads run in one forward with the packed pass below them
     prompt_reads: int = 0  # generation prompts read alone before a batch decodes them
     prompt_read_tokens: int = 0
 
@@ -91,9 +110,11 @@ class PrefixScorer:
         one_pass_tokens: int = DEFAULT_ONE_PASS_TOKENS,
         counts: ScoringCounts | None = None,
         packed: bool | None = None,
+        fuse_read_tokens: int = DEFAULT_FUSE_READ_TOKENS,
     ):
         """`packed`: run short chains as one masked pass; by default where the model's
-        attention kernel takes an explicit mask, else as rows."""
+        attention kernel takes an explicit mask, else as rows. `fuse_read_tokens`: the
+        longest read run in one forward with its packed pass (0: never)."""
         self.model = model
         self.device = device
         self.pad_token_id = pad_token_id
@@ -106,6 +127,7 @@ class PrefixScorer:
         if self.packed and not self.layout.packable:
             raise ValueError(f"attention kernel {self.layout.kernel!r} takes no packed-pass mask")
         self.one_pass_tokens = one_pass_tokens
+        self.fuse_read_tokens = fuse_read_tokens
         for limit in (context_limit, branch_limit):
             limit.packed, limit.max_tokens = self.packed, MAX_PACK_TOKENS
         self._logits_to_keep = accepts(model, "logits_to_keep")
@@ -140,16 +162,18 @@ class PrefixScorer:
         self.counts.request_tokens += sum(len(c) + len(t) - 1 for c, t in requests)
         return list(zip(self._totals, self._greedy, strict=True))
 
-    def _below(self, point: Chain, cache) -> None:
-        """Everything below `point`, whose KV cache (None for the root) is `cache`."""
+    def _below(self, point: Chain, cache, packed_done: bool = False) -> None:
+        """Everything below `point`, whose KV cache (None for the root) is `cache`;
+        `packed_done`: its packed subtrees were scored with its read."""
         reads = [child for child in point.children.values() if child.read]
         if point.parent is None:
             # Reads that can start from a stored prefix go first, before other reads'
             # entries push theirs out of the store.
             reads.sort(key=lambda chain: -self.store.covered(chain.prefix()))
         for chain in reads:
-            self._below(chain, self._read(chain, cache))
-        pending = packed_subtrees(point)
+            read_cache, fused = self._read(chain, cache)
+            self._below(chain, read_cache, packed_done=fused)
+        pending = [] if packed_done else packed_subtrees(point)
         limit = self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit
         while pending:
             try:
@@ -169,7 +193,7 @@ class PrefixScorer:
                 if failed not in pending:
                     raise
                 failed.read = True
-                self._below(failed, self._read(failed, cache))
+                self._below(failed, *self._read(failed, cache))
                 pending = pending[pending.index(failed) + 1 :]
 
     @torch.inference_mode()
@@ -187,7 +211,8 @@ class PrefixScorer:
     # ----- reads ----------------------------------------------------------------------
 
     def _read(self, chain: Chain, parent_cache):
-        """One causal forward over `chain`, from the longest cached prefix; its cache."""
+        """One causal forward over `chain`, from the longest cached prefix: its cache, and
+        whether the packed subtrees below it were scored in the same forward."""
         tokens = chain.prefix()
         first_wanted = min(chain.wants, default=chain.end)
         stored, stored_cache = self.store.lookup(tokens, limit=first_wanted, have=chain.start)
@@ -196,20 +221,18 @@ class PrefixScorer:
             begin, base = stored, stored_cache
         else:
             base = parent_cache
+        fused = False
         cache = fork(base, begin) if base is not None else new_cache()
         if begin < chain.end:
-            try:
-                out = self._forward_read(chain, tokens[begin:], begin, cache)
-            except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
-                if is_out_of_memory(err):
-                    raise SingleItemOutOfMemory(
-                        f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
-                        "dtype, a GPU with more memory, or a shorter max_length so the over-length "
-                        "policy shortens it",
-                        item=chain,
-                    ) from err
-                raise
-            cache = getattr(out, self._cache_name)
+            below = self._fusable(chain, begin)
+            out = self._fused_read(chain, tokens[begin:], begin, cache, below) if below else None
+            if out is not None:
+                fused = True
+                cache = row_slice(getattr(out, self._cache_name), 0, 0, chain.end)
+            else:
+                if below:  # the fused forward ran out of memory, maybe part-way through the layers
+                    cache = fork(base, begin) if base is not None else new_cache()
+                cache = getattr(self._plain_read(chain, tokens[begin:], begin, cache), self._cache_name)
             if not supports_shared_prefix(cache):
                 raise NotImplementedError(
                     f"{type(self.model).__name__}'s cache ({type(cache).__name__}) holds recurrent "
@@ -219,7 +242,52 @@ class PrefixScorer:
             self.counts.reads += 1
             self.counts.read_tokens += chain.end - begin
         self.store.put(tokens, cache)
-        return cache
+        return cache, fused
+
+    def _plain_read(self, chain: Chain, new: list[int], begin: int, cache):
+        try:
+            return self._forward_read(chain, new, begin, cache)
+        except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
+            if is_out_of_memory(err):
+                raise SingleItemOutOfMemory(
+                    f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
+                    "dtype, a GPU with more memory, or a shorter max_length so the over-length "
+                    "policy shortens it",
+                    item=chain,
+                ) from err
+            raise
+
+    def _fusable(self, chain: Chain, begin: int) -> list[Chain]:
+        """The packed subtrees below `chain` when its read and all of them fit one forward
+        (a short read, one packed pass's worth below it); else none."""
+        if not self.packed or chain.end - begin > self.fuse_read_tokens:
+            return []
+        subtrees = packed_subtrees(chain)
+        limit = self.branch_limit if chain.end >= self.one_pass_tokens else self.context_limit
+        if not subtrees or limit.take([s.subtree_tokens() for s in subtrees], 0) < len(subtrees):
+            return []
+        return subtrees
+
+    @torch.inference_mode()
+    def _fused_read(self, chain: Chain, new: list[int], begin: int, cache, below: list[Chain]):
+        """The read of `new` and the packed subtrees `below` it as one masked forward; None
+        if that runs out of memory (then reads this long are no longer fused)."""
+        packed = behind_read(new, begin, chain.wants, pack(below, chain.end))
+        try:
+            out = self._masked(packed, cache, keep_cache=True)
+        except Exception as err:  # noqa: BLE001 -- only out-of-memory is handled, the rest re-raised
+            if not is_out_of_memory(err):
+                raise
+            out = None
+        if out is None:
+            free_memory()  # outside `except`, whose traceback holds the pass's tensors
+            self.fuse_read_tokens = len(new) - 1
+            logger.warning("out of memory fusing a %d-token read with its pack; reading apart", len(new))
+            return None
+        self.counts.fused_reads += 1
+        self._counted_pass(packed.input_ids.shape[1] - len(new))
+        self._on_done(len(new))
+        return out
 
     @torch.inference_mode()
     def _forward_read(self, chain: Chain, new: list[int], begin: int, cache):
@@ -245,12 +313,20 @@ class PrefixScorer:
         if not self.packed:
             return self._rows(subtrees, cache, base_length)
         packed = pack(subtrees, base_length)
+        self._masked(packed, cache, keep_cache=False)
+        self._counted_pass(packed.input_ids.shape[1])
+        return [None] * len(subtrees)
+
+    def _masked(self, packed: Pack, cache, keep_cache: bool):
+        """One forward over `packed` with its tree mask, on top of `cache` (None: nothing),
+        scoring its targets. `keep_cache`: the new tokens' keys and values join `cache`,
+        else it serves as a read-only prefix."""
         kwargs = {
             "position_ids": packed.position_ids.to(self.device),
             "attention_mask": packed.attention_mask(self.layout, self.model.dtype, self.device),
         }
         if cache is not None:
-            kwargs[self._cache_name] = SharedPrefixCache(cache, rows=1)
+            kwargs[self._cache_name] = cache if keep_cache else SharedPrefixCache(cache, rows=1)
         out = self._forward(
             packed.input_ids.to(self.device),
             packed.keep.to(self.device),
@@ -258,8 +334,7 @@ class PrefixScorer:
             **kwargs,
         )
         self._score(out.logits[0], packed.targets)
-        self._counted_pass(packed.input_ids.shape[1])
-        return [None] * len(subtrees)
+        return out
 
     def _rows(self, leaves: list[Chain], cache, base_length: int) -> list[None]:
         """Without a mask kernel: each packed chain (a leaf: see `Limits.pack_inner`) is a
