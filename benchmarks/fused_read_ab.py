@@ -54,7 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="gemma3-270m")
     parser.add_argument("--buckets", default="1k")
-    parser.add_argument("--mode", default="cloze", choices=["letter", "cloze"])
+    parser.add_argument(
+        "--mode", default="cloze", choices=["letter", "cloze", "all"],
+        help="all: the letter and cloze requests of the items in one call (generation, which starts "
+        "from the stored books either way, is left out)",
+    )  # fmt: skip
     parser.add_argument("--items", type=int, default=8)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--reps", type=int, default=6)
