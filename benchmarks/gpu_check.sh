@@ -11,7 +11,9 @@
 #    depend on them). Without a bundle: medlc must be installed, and the model is the real
 #    `gemma3-270m`.
 # 1. bench_scorer.py: stock `hf` against `medlc-hf` (and the floor), in bfloat16 with sdpa,
-#    at 4k, 16k and 32k, for letter, cloze and the three variants together, 10 items each;
+#    at 4k, 16k and 32k, for letter, cloze and the three variants together, 10 items each,
+#    then at 1k, where short books are read fused with their options (last, so a timeout
+#    costs only that bucket);
 #    medlc-hf at batch_size=auto (stock at 1, see bench_scorer.py --help). Peak memory is
 #    torch.cuda.max_memory_allocated per mode, one child process per bucket and backend.
 # 2. A one-minute LoRA fine-tuning smoke in bf16 autocast (finetune/configs/gpu_smoke.yaml).
@@ -53,7 +55,7 @@ EOF
 
 date
 timeout "${BENCH_TIMEOUT:-330}" "$python" benchmarks/bench_scorer.py --model "$model" --device "$device" \
-    --dtype "${DTYPE:-bfloat16}" --attn_implementation sdpa --buckets "${BUCKETS:-4k,16k,32k}" \
+    --dtype "${DTYPE:-bfloat16}" --attn_implementation sdpa --buckets "${BUCKETS:-4k,16k,32k,1k}" \
     --items "${ITEMS:-10}" --modes letter,cloze,all --batch_size auto --json "$out/scorer_gpu.json"
 
 date
