@@ -75,6 +75,16 @@ def mode_requests(exam_dir: Path, bucket: str, mode: str, items: int) -> tuple[l
     return loglik, gen
 
 
+def longest_prompts(requests: list) -> list[str]:
+    """Each item's longest prompt, in item order: what the floor reads once per book."""
+    longest: dict[int, str] = {}
+    for request in requests:
+        prompt = request.args[0]
+        if len(prompt) > len(longest.get(request.doc_id, "")):
+            longest[request.doc_id] = prompt
+    return [longest[d] for d in sorted(longest)]
+
+
 def floor(model, tokenizer, device, prompts: list[str], batches: list[list[int]]) -> None:
     """One bare read of each prompt, logits of its last position only; then, for each
     `[rows, tokens]` of `batches`, the next `rows` prompts (longest first) decode `tokens`
@@ -173,12 +183,7 @@ def run_mode(model, tokenizer, device: torch.device, spec: dict, mode: str) -> d
     start = time.perf_counter()
     loglikelihoods, generations, report = [], [], None
     if lm is None:
-        longest: dict[int, str] = {}
-        for request in loglik + gen:
-            prompt = request.args[0]
-            if len(prompt) > len(longest.get(request.doc_id, "")):
-                longest[request.doc_id] = prompt
-        floor(model, tokenizer, device, [longest[d] for d in sorted(longest)], spec["decode_batches"][mode])
+        floor(model, tokenizer, device, longest_prompts(loglik + gen), spec["decode_batches"][mode])
     else:
         if loglik:
             loglikelihoods = [ll for ll, _ in lm.loglikelihood(loglik, disable_tqdm=True)]

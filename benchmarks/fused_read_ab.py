@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_scorer import floor, mode_requests
+from bench_scorer import floor, longest_prompts, mode_requests
 from rich.console import Console
 from rich.table import Table
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -76,10 +76,7 @@ def main() -> None:
     warm, _ = mode_requests(exam_dir, "closed", args.mode, 1)
     for bucket in args.buckets.split(","):
         requests, _ = mode_requests(exam_dir, bucket, args.mode, args.items)
-        longest: dict[int, str] = {}
-        for request in requests:
-            longest[request.doc_id] = max(longest.get(request.doc_id, ""), request.args[0], key=len)
-        prompts = [longest[d] for d in sorted(longest)]
+        prompts = longest_prompts(requests)
         work = (model, tokenizer, requests, prompts, warm, args.batch_size)
         for name in names:  # warm-up: the first forwards at a new length are slower
             timed(name, *work)

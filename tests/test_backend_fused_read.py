@@ -107,8 +107,13 @@ def test_reads_longer_than_the_fuse_limit_run_apart(model, stock):
 
 def test_a_fused_forward_out_of_memory_is_read_and_packed_apart(tiny_model_dir, caplog):
     requests = scoring_requests()
-    plain = MedlcLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", one_pass_tokens=ONE_PASS)
-    plain.scorer.fuse_read_tokens = 0
+    plain = MedlcLM(
+        pretrained=str(tiny_model_dir),
+        device="cpu",
+        dtype="float32",
+        one_pass_tokens=ONE_PASS,
+        fuse_read_tokens=0,
+    )
     masked = []
     plain.model.register_forward_pre_hook(
         lambda _, args, kwargs: (

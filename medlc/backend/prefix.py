@@ -174,7 +174,7 @@ class PrefixScorer:
             read_cache, fused = self._read(chain, cache)
             self._below(chain, read_cache, packed_done=fused)
         pending = [] if packed_done else packed_subtrees(point)
-        limit = self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit
+        limit = self._limit_below(point)
         while pending:
             try:
                 run_in_batches(
@@ -221,18 +221,22 @@ class PrefixScorer:
             begin, base = stored, stored_cache
         else:
             base = parent_cache
-        fused = False
-        cache = fork(base, begin) if base is not None else new_cache()
+
+        def start():
+            return fork(base, begin) if base is not None else new_cache()
+
+        cache, fused = start(), False
         if begin < chain.end:
             below = self._fusable(chain, begin)
             out = self._fused_read(chain, tokens[begin:], begin, cache, below) if below else None
-            if out is not None:
-                fused = True
+            fused = out is not None
+            if fused:
                 cache = row_slice(getattr(out, self._cache_name), 0, 0, chain.end)
             else:
-                if below:  # the fused forward ran out of memory, maybe part-way through the layers
-                    cache = fork(base, begin) if base is not None else new_cache()
-                cache = getattr(self._plain_read(chain, tokens[begin:], begin, cache), self._cache_name)
+                # After a fused forward that ran out of memory, maybe part-way through the
+                # layers, from a fresh fork.
+                out = self._forward_read(chain, tokens[begin:], begin, start() if below else cache)
+                cache = getattr(out, self._cache_name)
             if not supports_shared_prefix(cache):
                 raise NotImplementedError(
                     f"{type(self.model).__name__}'s cache ({type(cache).__name__}) holds recurrent "
@@ -244,29 +248,21 @@ class PrefixScorer:
         self.store.put(tokens, cache)
         return cache, fused
 
-    def _plain_read(self, chain: Chain, new: list[int], begin: int, cache):
-        try:
-            return self._forward_read(chain, new, begin, cache)
-        except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
-            if is_out_of_memory(err):
-                raise SingleItemOutOfMemory(
-                    f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
-                    "dtype, a GPU with more memory, or a shorter max_length so the over-length "
-                    "policy shortens it",
-                    item=chain,
-                ) from err
-            raise
-
     def _fusable(self, chain: Chain, begin: int) -> list[Chain]:
         """The packed subtrees below `chain` when its read and all of them fit one forward
         (a short read, one packed pass's worth below it); else none."""
         if not self.packed or chain.end - begin > self.fuse_read_tokens:
             return []
         subtrees = packed_subtrees(chain)
-        limit = self.branch_limit if chain.end >= self.one_pass_tokens else self.context_limit
-        if not subtrees or limit.take([s.subtree_tokens() for s in subtrees], 0) < len(subtrees):
+        lengths = [subtree.subtree_tokens() for subtree in subtrees]
+        if not subtrees or self._limit_below(chain).take(lengths, 0) < len(subtrees):
             return []
         return subtrees
+
+    def _limit_below(self, point: Chain) -> BatchLimit:
+        """The limit of the packed passes below `point`: the branches of a long shared
+        prefix, or short contexts that share little."""
+        return self.branch_limit if point.end >= self.one_pass_tokens else self.context_limit
 
     @torch.inference_mode()
     def _fused_read(self, chain: Chain, new: list[int], begin: int, cache, below: list[Chain]):
@@ -297,11 +293,21 @@ class PrefixScorer:
         if offsets and offsets != [len(new) - 1]:
             keep = torch.tensor(offsets, device=self.device)
         ids = torch.tensor([new], device=self.device)
-        out = self._forward(ids, keep, use_cache=True, **{self._cache_name: cache})
-        logits = out.logits[0, -1:] if isinstance(keep, int) else out.logits[0]
-        if wanted:
-            targets = [(row, target) for row, p in enumerate(wanted) for target in chain.wants[p]]
-            self._score(logits, targets)
+        try:
+            out = self._forward(ids, keep, use_cache=True, **{self._cache_name: cache})
+            logits = out.logits[0, -1:] if isinstance(keep, int) else out.logits[0]
+            if wanted:
+                targets = [(row, target) for row, p in enumerate(wanted) for target in chain.wants[p]]
+                self._score(logits, targets)
+        except Exception as err:  # noqa: BLE001 -- out-of-memory is explained, the rest re-raised
+            if is_out_of_memory(err):
+                raise SingleItemOutOfMemory(
+                    f"out of memory on a single item (a prefix of {chain.end} tokens): use a smaller "
+                    "dtype, a GPU with more memory, or a shorter max_length so the over-length "
+                    "policy shortens it",
+                    item=chain,
+                ) from err
+            raise
         self._on_done(len(new))
         return out
 
